@@ -154,33 +154,57 @@ class ModulatedConv2d(nn.Module):
                 f"demodulate={self.demodulate}")
 
 
-def expected_sigma_sq(weight: torch.Tensor, style_map: torch.Tensor, border: str) -> torch.Tensor:
+def upsampling_factors(style_map: torch.Tensor, size: tuple[int, int]) -> tuple[int, int]:
+    """How many times a block-constant style map is nearest-upsampled to reach `size` (H, W)."""
+    h, w = style_map.shape[-2:]
+    if h < 1 or w < 1 or size[0] % h or size[1] % w:
+        raise ValueError(f"style map of spatial size {(h, w)} does not divide the feature size {tuple(size)}")
+    return size[0] // h, size[1] // w
+
+
+def modulate(x: torch.Tensor, style_map: torch.Tensor) -> torch.Tensor:
+    """s ⊙ h with s nearest-upsampled to h's size by broadcasting (never materialised)."""
+    n, c, height, width = x.shape
+    fh, fw = upsampling_factors(style_map, (height, width))
+    if fh == fw == 1:
+        return x * style_map
+    h, w = style_map.shape[-2:]
+    return (x.reshape(n, c, h, fh, w, fw) * style_map.reshape(n, c, h, 1, w, 1)).reshape(n, c, height, width)
+
+
+def expected_sigma_sq(weight: torch.Tensor, style_map: torch.Tensor, border: str,
+                      size: tuple[int, int] | None = None) -> torch.Tensor:
     """σ_E² of eq. 14: (1/HW) Σ_ij (w² ∗ s²)_{c',ij}, shape (N, C_out), without a second conv.
 
     Σ_ij (w² ∗ s²)_{c',ij} = Σ_{c,u,v} w²_{c'cuv} · S_{ncuv}, where S_{ncuv} sums s² over the H×W
     window that kernel tap (u, v) reads. `border="paper"` takes eq. 14 literally (zero padding
     shrinks the border windows); `border="interior"` counts every window as full (S = Σ_ij s²),
-    which equals StyleGAN2's eq. 9 when the style is spatially constant.
+    which equals StyleGAN2's eq. 9 when the style is spatially constant. `size` (H, W) is the
+    feature size when the style map is a coarser block-constant map (default: the map's own size).
     """
     if border not in BORDER_MODES:
         raise ValueError(f"border must be one of {BORDER_MODES}, got {border!r}")
-    h, w = style_map.shape[-2:]
+    size = tuple(size) if size is not None else tuple(style_map.shape[-2:])
+    fh, fw = upsampling_factors(style_map, size)
     s2 = style_map.square()
     w2 = weight.square()
-    if border == "interior":
+    if border == "interior":  # equal-area cells: the coarse map's mean is the upsampled map's mean
         return torch.einsum("oc,nc->no", w2.sum((2, 3)), s2.mean((2, 3)))
     k = weight.shape[-1]
-    windows = window_sums(window_sums(s2, 2, k), 3, k)  # (N, C, k, k)
-    return torch.einsum("ocuv,ncuv->no", w2, windows) / (h * w)
+    windows = window_sums(window_sums(s2, 2, k, fh), 3, k, fw)  # (N, C, k, k)
+    return torch.einsum("ocuv,ncuv->no", w2, windows) / (size[0] * size[1])
 
 
 class SpatiallyModulatedConv2d(nn.Module):
     """Spatially modulated convolution (eq. 1): y = (w ∗ (s ⊙ h)) / σ_E(w, s), σ_E from eq. 14.
 
-    `forward(x, style_map)` with x and style_map both (N, C_in, H, W). Modulation, convolution and
-    demodulation only (no bias, noise or activation). With `up=2` the modulated input goes through
-    StyleGAN2's transposed conv + blur, and σ_E is computed at the input resolution, so a constant
-    style gives exactly StyleGAN2's up-layer. The raw weight is `.weight` (C_out, C_in, k, k).
+    `forward(x, style_map)`: x (N, C_in, H, W); style_map (N, C_in, h, w) at the input resolution,
+    or coarser (h | H, w | W) meaning its nearest upsampling — each style pixel owns an
+    (H/h)×(W/w) square, as an SSN grid cell does. Coarse maps are never upsampled in memory: the
+    modulation broadcasts and σ_E is computed on the coarse map exactly. Modulation, convolution
+    and demodulation only (no bias, noise or activation). With `up=2` the modulated input goes
+    through StyleGAN2's transposed conv + blur and σ_E is computed at the input resolution, so a
+    constant style gives exactly StyleGAN2's up-layer. The raw weight is `.weight` (C_out, C_in, k, k).
     """
 
     def __init__(
@@ -203,13 +227,14 @@ class SpatiallyModulatedConv2d(nn.Module):
         self.register_buffer("resample_filter", setup_filter(), persistent=False)
 
     def forward(self, x: torch.Tensor, style_map: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels or style_map.shape != x.shape:
-            raise ValueError(f"SpatiallyModulatedConv2d expects x and style_map of the same shape (N, "
-                             f"{self.in_channels}, H, W), got {tuple(x.shape)} and {tuple(style_map.shape)}")
+        if x.ndim != 4 or x.shape[1] != self.in_channels or style_map.shape[:2] != x.shape[:2]:
+            raise ValueError(f"SpatiallyModulatedConv2d expects x (N, {self.in_channels}, H, W) and a style_map "
+                             f"(N, {self.in_channels}, h, w), got {tuple(x.shape)} and {tuple(style_map.shape)}")
         w = self.weight * self.weight_gain
-        x = conv2d_same(x * style_map, w, self.up, self.resample_filter)
+        x_size = tuple(x.shape[-2:])
+        x = conv2d_same(modulate(x, style_map), w, self.up, self.resample_filter)
         if self.demodulate:
-            sigma_sq = expected_sigma_sq(w, style_map, self.border)
+            sigma_sq = expected_sigma_sq(w, style_map, self.border, x_size)
             x = x * torch.rsqrt(sigma_sq + DEMOD_EPS)[:, :, None, None]
         return x
 

@@ -58,6 +58,13 @@ def resize_map(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.adaptive_avg_pool2d(x, size)
 
 
+def coarse_style_map(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A style grid as the SMC layers take it: unchanged where each cell owns a pixel square of
+    `size` (the layer upsamples it implicitly), averaged where the layer is coarser than the grid."""
+    h, w = x.shape[-2:]
+    return x if size[0] >= h and size[1] >= w else F.adaptive_avg_pool2d(x, size)
+
+
 class MappingNetwork(nn.Module):
     """z → w: pixel norm, then `num_layers` × (equalized FC + lrelu) with lr_mul 0.01 (§3.2).
 
@@ -140,7 +147,7 @@ class StyledConv(nn.Module):
         if self.conditioning == "global":
             x = self.conv(x, self.affine(w))
         elif self.conditioning == "smc":
-            x = self.conv(x, resize_map(self.affine(w), x.shape[-2:]))
+            x = self.conv(x, coarse_style_map(self.affine(w), x.shape[-2:]))
         else:
             x = self.conv(self.spade(x, resize_map(w, x.shape[-2:])))
         x = self.noise(x, noise_mode, noise)
@@ -163,7 +170,7 @@ class ToRGB(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         style = self.affine(w)
         if self.conditioning != "global":
-            style = resize_map(style, x.shape[-2:])
+            style = coarse_style_map(style, x.shape[-2:])
         return self.conv(x, style) + self.bias.reshape(1, -1, 1, 1)
 
 

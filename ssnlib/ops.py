@@ -75,23 +75,26 @@ def bias_leaky_relu(x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.
     return F.leaky_relu(x, LRELU_SLOPE) * LRELU_GAIN
 
 
-def window_sums(x: torch.Tensor, dim: int, kernel_size: int) -> torch.Tensor:
+def window_sums(x: torch.Tensor, dim: int, kernel_size: int, repeat: int = 1) -> torch.Tensor:
     """Sums of `x` along `dim` over the windows read by each tap of a zero-padded 'same' conv.
 
     For a kernel of odd size k and padding p = k // 2, output position i reads input i + u − p at
     tap u. Returns a tensor whose `dim` has size k: entry u is Σ_i x[i + u − p] over the valid
-    positions only (zero padding contributes nothing). Computed as the total minus the few
-    excluded border entries, so it is O(size) and exact up to float rounding (no long-range
+    positions only (zero padding contributes nothing). With `repeat` = f the sums are those of x
+    nearest-upsampled f times along `dim`, computed without upsampling. Computed as the total
+    minus the few excluded border entries: O(size), exact up to float rounding (no long-range
     cancellation as with plain prefix sums).
     """
     if kernel_size % 2 != 1:
         raise ValueError(f"window_sums needs an odd kernel size, got {kernel_size}")
     p = kernel_size // 2
-    size = x.shape[dim]
-    total = x.sum(dim, keepdim=True)
+    source = x.shape[dim]
+    size = source * repeat
+    total = x.sum(dim, keepdim=True) * repeat
     edge = min(p, size)
-    head = x.narrow(dim, 0, edge).cumsum(dim)  # sums of the first 1..edge entries
-    tail = x.narrow(dim, size - edge, edge).flip(dim).cumsum(dim)  # sums of the last 1..edge
+    rows = -(-edge // repeat)  # source entries covering the first/last `edge` upsampled entries
+    head = x.narrow(dim, 0, rows).repeat_interleave(repeat, dim).narrow(dim, 0, edge).cumsum(dim)
+    tail = x.narrow(dim, source - rows, rows).repeat_interleave(repeat, dim).flip(dim).narrow(dim, 0, edge).cumsum(dim)
     sums = []
     for u in range(kernel_size):
         offset = u - p

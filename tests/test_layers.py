@@ -21,13 +21,14 @@ from ssnlib.ops import setup_filter, upfirdn2d, window_sums
 
 def reference_upsample_conv(x, w):
     """Transposed stride-2 conv written out: zero insertion, full padding, flipped kernel; then
-    StyleGAN2's [1,3,3,1] blur with gain 4 and padding (1, 1)."""
+    StyleGAN2's [1,3,3,1] blur with gain 4 (padding (1, 1) for k = 3, as rosinality's Blur)."""
     n, c, h, wd = x.shape
     k = w.shape[-1]
     up = torch.zeros(n, c, 2 * h - 1, 2 * wd - 1, dtype=x.dtype)
     up[:, :, ::2, ::2] = x
     y = F.conv2d(F.pad(up, [k - 1] * 4), w.flip([2, 3]))
-    return upfirdn2d(y, setup_filter().to(x.dtype), pad=(1, 1), gain=4.0)
+    p = 2 - (k - 1)
+    return upfirdn2d(y, setup_filter().to(x.dtype), pad=((p + 1) // 2 + 1, p // 2 + 1), gain=4.0)
 
 
 def naive_smc(layer, x, s):
@@ -56,6 +57,33 @@ def test_window_sums_match_brute_force(k, size):
                             if any(0 <= i + u - p < size for i in range(size)) else torch.zeros(2, 3, dtype=x.dtype)
                             for u in range(k)], -1)
     torch.testing.assert_close(window_sums(x, 2, k), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+@pytest.mark.parametrize("repeat", [1, 2, 3])
+def test_window_sums_of_an_implicitly_upsampled_sequence(k, repeat):
+    x = torch.randn(2, 3, 3, dtype=torch.float64)
+    torch.testing.assert_close(window_sums(x, 2, k, repeat), window_sums(x.repeat_interleave(repeat, 2), 2, k),
+                               rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("up", [1, 2])
+@pytest.mark.parametrize("border", ["paper", "interior"])
+@pytest.mark.parametrize("kernel_size", [1, 3])
+@pytest.mark.parametrize("grid", [(1, 1), (2, 2), (4, 2), (8, 8)])
+def test_coarse_style_map_equals_its_nearest_upsampling(up, border, kernel_size, grid):
+    """An SSN grid drives SMC layers without being upsampled in memory: same result, float64."""
+    layer = SpatiallyModulatedConv2d(5, 4, kernel_size, up=up, border=border).double()
+    x = torch.randn(2, 5, 8, 8, dtype=torch.float64)
+    coarse = torch.rand(2, 5, *grid, dtype=torch.float64) + 0.5
+    full = F.interpolate(coarse, size=(8, 8), mode="nearest")
+    torch.testing.assert_close(layer(x, coarse), layer(x, full), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(layer(x, coarse), naive_smc(layer, x, full), rtol=1e-10, atol=1e-10)
+
+
+def test_style_map_must_divide_the_features():
+    with pytest.raises(ValueError, match="does not divide"):
+        SpatiallyModulatedConv2d(2, 2, 3)(torch.randn(1, 2, 8, 8), torch.randn(1, 2, 3, 3))
 
 
 @pytest.mark.parametrize("up", [1, 2])
@@ -119,8 +147,8 @@ def test_paper_border_differs_from_stylegan2_at_4x4():
 
 def test_smc_rejects_mismatched_style_map():
     smc = SpatiallyModulatedConv2d(4, 4, 3)
-    with pytest.raises(ValueError, match="same shape"):
-        smc(torch.randn(1, 4, 8, 8), torch.randn(1, 4, 4, 4))
+    with pytest.raises(ValueError, match="style_map"):
+        smc(torch.randn(1, 4, 8, 8), torch.randn(1, 3, 8, 8))
     with pytest.raises(ValueError, match="border"):
         SpatiallyModulatedConv2d(4, 4, 3, border="reflect")
 
