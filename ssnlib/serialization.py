@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .networks import SSNGenerator, StyleGAN2Generator
@@ -52,7 +52,7 @@ def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> tuple[
         with open(path, "rb") as f:
             header_len = int.from_bytes(f.read(8), "little")
             header = json.loads(f.read(header_len))
-    except (SafetensorsError, ValueError, OSError) as err:
+    except (SafetensorError, ValueError, OSError) as err:
         raise ValueError(f"{path} is not a readable safetensors file: {err}") from err
     metadata = {k: json.loads(v) for k, v in header.get("__metadata__", {}).items()}
     return tensors, metadata

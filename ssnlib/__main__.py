@@ -1,0 +1,55 @@
+"""Command line: `python -m ssnlib {train,data} …` (see README)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .train import config_from_args, train
+
+    config = config_from_args(args)
+    trainer = train(config, resume=args.resume)
+    logging.getLogger("ssnlib").info("run finished: %s", trainer.out)
+
+
+def _data_export(args: argparse.Namespace) -> None:
+    from .data import export_pngs
+
+    export_pngs(args.dataset, args.n, args.resolution, args.out_dir, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .train import add_train_arguments
+
+    parser = argparse.ArgumentParser(prog="python -m ssnlib", description="Spatially Stochastic Networks")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train an SSN or StyleGAN2 (single process or under torchrun)")
+    add_train_arguments(train)
+    train.set_defaults(run=_train)
+
+    data = commands.add_parser("data", help="procedural datasets")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    export = data_commands.add_parser("export", help="write procedural images as PNG files + labels")
+    export.add_argument("--dataset", choices=["faces", "churches"], required=True)
+    export.add_argument("--n", type=int, required=True)
+    export.add_argument("--resolution", type=int, default=64)
+    export.add_argument("--seed", type=int, default=0)
+    export.add_argument("out_dir")
+    export.set_defaults(run=_data_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Metrics of the paper's experiments (§4): feature statistics, FID / KID and their feature networks."""
+
+from .features import (
+    INCEPTION_NAME,
+    FeatureExtractor,
+    MissingWeightsError,
+    as_feature_extractor,
+    compute_feature_stats,
+    compute_fid,
+    dataset_feature_stats,
+    get_feature_extractor,
+    images_to_uint8,
+    inception_feature_extractor,
+    lpips_vgg16,
+    register_feature_extractor,
+)
+from .frechet import FeatureStats, fid_from_stats, frechet_distance, kernel_inception_distance
+
+__all__ = [
+    "INCEPTION_NAME",
+    "FeatureExtractor",
+    "FeatureStats",
+    "MissingWeightsError",
+    "as_feature_extractor",
+    "compute_feature_stats",
+    "compute_fid",
+    "dataset_feature_stats",
+    "fid_from_stats",
+    "frechet_distance",
+    "get_feature_extractor",
+    "images_to_uint8",
+    "inception_feature_extractor",
+    "kernel_inception_distance",
+    "lpips_vgg16",
+    "register_feature_extractor",
+]

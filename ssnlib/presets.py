@@ -1,0 +1,61 @@
+"""The four scales everything runs at (DESIGN §4): `ci`, `cpu` (default), `gpu`, `paper`.
+
+A preset is a set of overrides for `ssnlib.train.TrainConfig` (model, data, schedule) plus the
+sample counts the evaluation and the notebooks use.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_PRESET = "cpu"
+PRESET_ENV = "SSNLIB_PRESET"
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    train: dict[str, Any]
+    eval: dict[str, Any] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    "ci": Preset(
+        "ci", "seconds per model, every code path exercised (tests)",
+        train=dict(resolution=16, grid=(4, 4), z_dim=32, w_dim=32, mapping_layers=2, channel_base=256,
+                   channel_max=32, batch_size=8, kimg=0.2, dataset_length=512, snapshot_kimg=0.1,
+                   sample_kimg=0.1, sample_count=16, ema_kimg=0.05, pl_batch_shrink=2),
+        eval=dict(n_fd=256, n_ppl=64, n_distortion=64, batch_size=32),
+    ),
+    "cpu": Preset(
+        "cpu", "the offline reproduction: procedural data, minutes per model on 2 CPU cores",
+        train=dict(resolution=32, grid=(4, 4), z_dim=128, w_dim=128, mapping_layers=4, channel_base=2048,
+                   channel_max=128, batch_size=32, kimg=300, dataset_length=20000, snapshot_kimg=50,
+                   sample_kimg=25, ema_kimg=2.5),
+        eval=dict(n_fd=5000, n_ppl=2000, n_distortion=2000, batch_size=64),
+    ),
+    "gpu": Preset(
+        "gpu", "one GPU, bigger procedural runs (or any image folder)",
+        train=dict(resolution=64, grid=(4, 4), z_dim=256, w_dim=256, mapping_layers=8, channel_base=8192,
+                   channel_max=256, batch_size=32, kimg=3000, dataset_length=50000, snapshot_kimg=250,
+                   sample_kimg=100, ema_kimg=10),
+        eval=dict(n_fd=10000, n_ppl=10000, n_distortion=10000, batch_size=128),
+    ),
+    "paper": Preset(
+        "paper", "256×256 FFHQ / LSUN churches, transfer from StyleGAN2 (§3.4, §4)",
+        train=dict(resolution=256, grid=(4, 4), z_dim=512, w_dim=512, mapping_layers=8, channel_base=16384,
+                   channel_max=512, batch_size=32, kimg=1000, snapshot_kimg=50, sample_kimg=50, ema_kimg=10),
+        eval=dict(n_fd=50000, n_ppl=100000, n_distortion=10000, batch_size=64),
+    ),
+}
+
+
+def get_preset(name: str | None = None) -> Preset:
+    """The named preset; with no name, `$SSNLIB_PRESET` or the default `cpu`."""
+    name = name or os.environ.get(PRESET_ENV) or DEFAULT_PRESET
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]

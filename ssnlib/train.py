@@ -1,0 +1,606 @@
+"""Training: one config dataclass, one loop (StyleGAN2's schedule + the distortion regularizer).
+
+Per iteration, as NVlabs StyleGAN2: G main (adversarial + λD·R_D of eq. 2), G regularization
+(path length, or Appendix B's eq. 15, every `pl_interval`), D main, D regularization (R1, every
+`r1_interval`), then the generator EMA. Lazy regularization rescales Adam's lr and betas.
+Progress is measured in images seen (kimg). Runs on one CPU or GPU, or under
+`torchrun --nproc_per_node=K` (the batch is split across ranks, gradients are averaged with an
+explicit all-reduce — NCCL on GPU, gloo on CPU — and only rank 0 writes).
+
+Every source of randomness is a checkpointed RNG or a function of (seed, rank, step), so a run
+resumed from a checkpoint continues bit-identically on CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import losses
+from .data import open_dataset
+from .data.procedural import ProceduralDataset
+from .networks import Discriminator, SSNGenerator, StyleGAN2Generator
+from .presets import DEFAULT_PRESET, get_preset
+from .serialization import load_tensors, save_generator, save_tensors
+from .viz import save_image_grid
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = "checkpoints"
+FINAL_GENERATOR = "generator.safetensors"
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; training stopped without writing a checkpoint."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on. Field names are the CLI flags (`--lambda-d` for `lambda_d`)."""
+
+    preset: str = DEFAULT_PRESET
+    out: str = "runs/ssn"
+    # data
+    dataset: str = "faces"  # "faces", "churches", or a folder / .zip / LMDB path
+    dataset_length: int | None = None  # procedural images rendered (and cached), or files read
+    xflip: bool = False
+    # model
+    model: str = "ssn"  # "ssn" or "stylegan2"
+    resolution: int = 32
+    grid: tuple[int, int] = (4, 4)
+    z_dim: int = 128
+    w_dim: int = 128
+    mapping_layers: int = 8
+    channel_base: int = 2048
+    channel_max: int = 128
+    conditioning: str = "smc"  # "smc" or "spade" (Figure 4)
+    border: str = "interior"
+    refine: bool = False
+    mbstd_group: int = 4
+    transfer: str | None = None  # StyleGAN2 checkpoint (.pt / .pkl) to start from (§3.4)
+    # optimisation
+    batch_size: int = 32
+    kimg: float = 300.0
+    lr: float = 0.002
+    betas: tuple[float, float] = (0.0, 0.99)
+    r1_gamma: float = 1.0
+    r1_interval: int = 16
+    pl_weight: float = 2.0
+    pl_interval: int = 4
+    pl_decay: float = 0.01
+    pl_batch_shrink: int = 2
+    pl_kind: str = "plain"  # "plain" (StyleGAN2) or "low_distortion" (Appendix B, eq. 15)
+    gamma_plus: float = 1.0
+    gamma_minus: float = 0.1
+    lambda_d: float = 0.0  # distortion regularizer weight λD (eq. 2)
+    distortion_interval: int = 1
+    style_mixing: float = 0.9
+    ema_kimg: float = 10.0
+    ema_rampup: float | None = 0.05
+    # bookkeeping
+    seed: int = 0
+    snapshot_kimg: float = 50.0
+    sample_kimg: float = 25.0
+    sample_count: int = 32
+    keep_checkpoints: int = 3
+    device: str = "auto"
+    amp: str = "none"  # "none", "bf16", "fp16" (autocast of the main phases; GPU)
+    compile: bool = False  # torch.compile the networks for the main phases (GPU)
+    workers: int = 0
+
+    def __post_init__(self):
+        self.grid = tuple(int(g) for g in self.grid)
+        self.betas = tuple(float(b) for b in self.betas)
+
+    @classmethod
+    def from_preset(cls, name: str | None = None, **overrides) -> "TrainConfig":
+        preset = get_preset(name)
+        return cls(preset=preset.name, **{**preset.train, **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown}")
+        return cls(**data)
+
+    def validate(self, world_size: int = 1) -> None:
+        checks = [
+            (self.model in ("ssn", "stylegan2"), f"model must be 'ssn' or 'stylegan2', got {self.model!r}"),
+            (self.batch_size % world_size == 0, f"batch_size {self.batch_size} is not divisible by {world_size} ranks"),
+            ((self.batch_size // world_size) % min(self.mbstd_group, self.batch_size // world_size) == 0,
+             f"per-rank batch {self.batch_size // world_size} is not divisible by mbstd_group {self.mbstd_group}"),
+            (self.pl_kind in ("plain", "low_distortion"), f"pl_kind must be 'plain' or 'low_distortion'"),
+            (self.amp in ("none", "bf16", "fp16"), f"amp must be none, bf16 or fp16, got {self.amp!r}"),
+            (self.lambda_d == 0 or self.model == "ssn", "the distortion regularizer (lambda_d) needs model 'ssn'"),
+            (self.pl_kind == "plain" or self.model == "ssn", "pl_kind 'low_distortion' needs model 'ssn'"),
+            (self.kimg > 0, f"kimg must be positive, got {self.kimg}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+
+# ----------------------------------------------------------------------------------------------
+# Distributed helpers
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def all_reduce_mean(self, tensors: list[torch.Tensor]) -> None:
+        if self.world_size == 1 or not tensors:
+            return
+        flat = torch.cat([t.reshape(-1) for t in tensors])
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        offset = 0
+        for t in tensors:
+            t.copy_(flat[offset: offset + t.numel()].reshape(t.shape))
+            offset += t.numel()
+
+    def all_finite(self, value: torch.Tensor) -> bool:
+        ok = torch.tensor(float(torch.isfinite(value).all()), device=self.device)
+        if self.world_size > 1:
+            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+        return bool(ok.item())
+
+
+def setup_distributed(device: str) -> Dist:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if world_size == 1:
+        return Dist(0, 1, torch.device(device))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    rank = dist.get_rank()
+    if device.startswith("cuda"):
+        local_rank = int(os.environ.get("LOCAL_RANK", rank))
+        torch.cuda.set_device(local_rank)
+        device = f"cuda:{local_rank}"
+    return Dist(rank, world_size, torch.device(device))
+
+
+# ----------------------------------------------------------------------------------------------
+# Models, data, optimizers
+
+
+def build_networks(config: TrainConfig) -> tuple[nn.Module, Discriminator]:
+    """Fresh G and D from the config, or — with `transfer` — StyleGAN2 weights copied in (§3.4)."""
+    if config.transfer:
+        from .checkpoints import load_stylegan2, load_stylegan2_discriminator
+
+        source = load_stylegan2(config.transfer)
+        G = SSNGenerator.from_stylegan2(source, grid=config.grid, conditioning=config.conditioning,
+                                        border=config.border, refine=config.refine) if config.model == "ssn" else source
+        D = load_stylegan2_discriminator(config.transfer)
+        return G, D
+    arch = dict(resolution=config.resolution, z_dim=config.z_dim, w_dim=config.w_dim, channel_base=config.channel_base,
+                channel_max=config.channel_max, mapping_layers=config.mapping_layers)
+    if config.model == "ssn":
+        G = SSNGenerator(grid=config.grid, conditioning=config.conditioning, border=config.border,
+                         refine=config.refine, **arch)
+    else:
+        G = StyleGAN2Generator(**arch)
+    D = Discriminator(config.resolution, config.channel_base, config.channel_max, config.mbstd_group)
+    return G, D
+
+
+def lazy_adam(params, config: TrainConfig, interval: int) -> torch.optim.Adam:
+    """Adam with StyleGAN2's lazy-regularization correction: lr and betas scaled by k/(k+1)."""
+    ratio = interval / (interval + 1) if interval > 0 else 1.0
+    return torch.optim.Adam(params, lr=config.lr * ratio, betas=tuple(b**ratio for b in config.betas), eps=1e-8)
+
+
+def open_training_data(config: TrainConfig):
+    dataset = open_dataset(config.dataset, config.resolution, length=config.dataset_length, seed=config.seed,
+                           xflip=config.xflip)
+    if isinstance(dataset, ProceduralDataset):
+        dataset = dataset.cached(len(dataset))
+    if len(dataset) == 0:
+        raise ValueError(f"dataset {config.dataset!r} is empty")
+    return dataset
+
+
+class StepSampler(torch.utils.data.Sampler):
+    """Random indices as a pure function of (seed, rank, step): resuming at step k reproduces
+    exactly the batches a straight run would have drawn, even with prefetching workers."""
+
+    def __init__(self, n: int, batch: int, seed: int, rank: int, start_step: int):
+        self.n, self.batch, self.seed, self.rank, self.start_step = n, batch, seed, rank, start_step
+
+    def __iter__(self) -> Iterator[int]:
+        step = self.start_step
+        while True:
+            g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.rank) * 1_000_033 + step)
+            yield from torch.randint(self.n, (self.batch,), generator=g).tolist()
+            step += 1
+
+
+def real_batches(dataset, config: TrainConfig, rank: int, batch: int, start_step: int) -> Iterator[torch.Tensor]:
+    # The loader's own generator keeps its worker seeding off the global RNG (checkpointed state).
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, num_workers=config.workers,
+                                         sampler=StepSampler(len(dataset), batch, config.seed, rank, start_step),
+                                         generator=torch.Generator().manual_seed(config.seed))
+    for images in loader:
+        yield images
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def _optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
+    sd = opt.state_dict()
+    tensors = {f"{prefix}.{i}.{k}": torch.as_tensor(v) for i, state in sd["state"].items() for k, v in state.items()}
+    return tensors, sd["param_groups"]
+
+
+def _load_optimizer(opt: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor], groups: list) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith(prefix + "."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def _module_tensors(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": v for k, v in module.state_dict().items()}
+
+
+def _load_module(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    sd = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    result = module.load_state_dict(sd, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(f"{path}: {prefix} does not match the configured network: missing {result.missing_keys}, "
+                         f"unexpected {result.unexpected_keys}")
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    files = sorted((Path(run_dir) / CHECKPOINT_DIR).glob("ckpt-*.safetensors"))
+    return files[-1] if files else None
+
+
+# ----------------------------------------------------------------------------------------------
+# The trainer
+
+
+class Trainer:
+    """Holds the networks, optimizers, regularizers and counters of one run."""
+
+    def __init__(self, config: TrainConfig, env: Dist):
+        config.validate(env.world_size)
+        self.config, self.env = config, env
+        self.out = Path(config.out)
+        torch.manual_seed(config.seed)  # identical initial weights on every rank
+        G, D = build_networks(config)
+        self.G, self.D = G.to(env.device), D.to(env.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.opt_g = lazy_adam(self.G.parameters(), config, config.pl_interval if config.pl_weight > 0 else 0)
+        self.opt_d = lazy_adam(self.D.parameters(), config, config.r1_interval if config.r1_gamma > 0 else 0)
+        if config.pl_kind == "plain":
+            self.path_length = losses.PathLengthRegularizer(config.pl_decay)
+        else:
+            self.path_length = losses.LowDistortionPathLength(config.gamma_plus, config.gamma_minus)
+        self.path_length.to(env.device)
+        self.distortion = losses.DistortionRegularizer()
+        self.batch = config.batch_size // env.world_size
+        self.step, self.nimg = 0, 0
+        torch.manual_seed(config.seed * 7919 + env.rank + 1)  # per-rank stream for z, noise, blocks
+        self.G_main = torch.compile(self.G) if config.compile else self.G
+        self.D_main = torch.compile(self.D) if config.compile else self.D
+        self.scalers = {name: torch.amp.GradScaler(enabled=config.amp == "fp16") for name in ("G", "D")}
+
+    # -- one phase = one loss, one backward, one optimizer step ---------------------------------
+    def _autocast(self):
+        if self.config.amp == "none":
+            return nullcontext()
+        dtype = torch.bfloat16 if self.config.amp == "bf16" else torch.float16
+        return torch.autocast(self.env.device.type, dtype=dtype)
+
+    def _apply(self, phase: str, loss: torch.Tensor, net: nn.Module, opt: torch.optim.Optimizer) -> None:
+        if not self.env.all_finite(loss.detach()):
+            last = latest_checkpoint(self.out)
+            raise NonFiniteLossError(
+                f"non-finite {phase} loss ({loss.item()}) at step {self.step} ({self.nimg / 1000:.3f} kimg); "
+                f"the last good checkpoint is {last or 'none (no checkpoint written yet)'}")
+        scaler = self.scalers["G" if net is self.G else "D"]
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        grads = [p.grad for p in net.parameters() if p.grad is not None]
+        self.env.all_reduce_mean(grads)
+        for p in net.parameters():
+            if p.grad is not None:
+                torch.nan_to_num_(p.grad, nan=0, posinf=1e5, neginf=-1e5)
+        scaler.step(opt)
+        scaler.update()
+
+    def _fake_ws(self, n: int, update_w_avg: bool = False) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        z = self.G.sample_z(n, device=self.env.device)
+        ws, mixed = losses.mix_styles(self.G, z, self.config.style_mixing, update_w_avg=update_w_avg)
+        return z, ws, mixed
+
+    def generator_main(self, stats: dict[str, float]) -> None:
+        cfg = self.config
+        z, ws, mixed = self._fake_ws(self.batch)
+        noise = self.G.make_noise(self.batch, device=self.env.device)
+        with self._autocast():
+            images = self.G.synthesize(ws, noise=noise)
+            loss = losses.generator_loss(self.D_main(images))
+        stats["loss_g"] = loss.item()
+        if cfg.lambda_d > 0 and self.step % cfg.distortion_interval == 0:
+            r_d, d_stats = self.distortion(self.G, z, images=None if mixed else images, noise=noise)
+            loss = loss + cfg.lambda_d * cfg.distortion_interval * r_d
+            stats["distortion"] = d_stats["distortion"].item()
+        self._apply("generator", loss, self.G, self.opt_g)
+
+    def generator_regularization(self, stats: dict[str, float]) -> None:
+        cfg = self.config
+        n = max(self.batch // cfg.pl_batch_shrink, 1)
+        _, ws, _ = self._fake_ws(n)
+        penalty, _ = self.path_length(self.G, ws, noise=self.G.make_noise(n, device=self.env.device))
+        stats["pl_penalty"] = penalty.item()
+        self._apply("path-length", penalty * cfg.pl_weight * cfg.pl_interval, self.G, self.opt_g)
+
+    def discriminator_main(self, real: torch.Tensor, stats: dict[str, float]) -> None:
+        with torch.no_grad():
+            _, ws, _ = self._fake_ws(self.batch, update_w_avg=True)  # w_avg tracks these, as NVlabs
+            fake = self.G.synthesize(ws, noise_mode="random")
+        with self._autocast():
+            loss = losses.discriminator_loss(self.D_main(real), self.D_main(fake))
+        stats["loss_d"] = loss.item()
+        self._apply("discriminator", loss, self.D, self.opt_d)
+
+    def discriminator_regularization(self, real: torch.Tensor, stats: dict[str, float]) -> None:
+        real = real.detach().requires_grad_(True)
+        penalty = losses.r1_penalty(real, self.D(real))
+        stats["r1_penalty"] = penalty.item()
+        self._apply("R1", penalty * (self.config.r1_gamma / 2) * self.config.r1_interval, self.D, self.opt_d)
+
+    def sync_buffers(self) -> None:
+        """w_avg and the path-length mean are running statistics of each rank's batch: average them."""
+        self.env.all_reduce_mean([self.G.mapping.w_avg, *self.path_length.buffers()])
+
+    def update_ema(self) -> None:
+        cfg = self.config
+        ema_nimg = cfg.ema_kimg * 1000
+        if cfg.ema_rampup is not None:
+            ema_nimg = min(ema_nimg, self.nimg * cfg.ema_rampup)
+        beta = 0.5 ** (cfg.batch_size / max(ema_nimg, 1e-8))
+        with torch.no_grad():
+            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                p_ema.copy_(p.lerp(p_ema, beta))
+            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+                b_ema.copy_(b)
+
+    def train_step(self, real: torch.Tensor) -> dict[str, float]:
+        cfg = self.config
+        stats: dict[str, float] = {}
+        self.generator_main(stats)
+        if cfg.pl_weight > 0 and self.step % cfg.pl_interval == 0:
+            self.generator_regularization(stats)
+        self.discriminator_main(real, stats)
+        if cfg.r1_gamma > 0 and self.step % cfg.r1_interval == 0:
+            self.discriminator_regularization(real, stats)
+        self.sync_buffers()
+        self.step += 1
+        self.nimg += cfg.batch_size
+        self.update_ema()
+        return stats
+
+    # -- state ---------------------------------------------------------------------------------
+    def rng_states(self) -> list[torch.Tensor]:
+        """The global torch RNG state of every rank (rank r at index r)."""
+        local = torch.get_rng_state()
+        if self.env.world_size == 1:
+            return [local]
+        gathered: list[Any] = [None] * self.env.world_size
+        dist.all_gather_object(gathered, local)
+        return gathered
+
+    def save_checkpoint(self) -> Path | None:
+        tensors = {**_module_tensors("G", self.G), **_module_tensors("G_ema", self.G_ema),
+                   **_module_tensors("D", self.D), **_module_tensors("path_length", self.path_length)}
+        opt_g, groups_g = _optimizer_tensors("opt_g", self.opt_g)
+        opt_d, groups_d = _optimizer_tensors("opt_d", self.opt_d)
+        tensors.update(opt_g)
+        tensors.update(opt_d)
+        for rank, state in enumerate(self.rng_states()):
+            tensors[f"rng.rank{rank}"] = state
+        if not self.env.is_main:
+            return None
+        path = self.out / CHECKPOINT_DIR / f"ckpt-{self.step:08d}.safetensors"
+        meta = dict(config=self.config.to_dict(), step=self.step, nimg=self.nimg, world_size=self.env.world_size,
+                    opt_g_groups=groups_g, opt_d_groups=groups_d)
+        save_tensors(path, tensors, meta)
+        for old in sorted((self.out / CHECKPOINT_DIR).glob("ckpt-*.safetensors"))[:-self.config.keep_checkpoints]:
+            old.unlink()
+        logger.info("checkpoint %s", path)
+        return path
+
+    def load_checkpoint(self, path: Path) -> None:
+        tensors, meta = load_tensors(path, device=self.env.device)
+        for prefix, module in (("G", self.G), ("G_ema", self.G_ema), ("D", self.D), ("path_length", self.path_length)):
+            _load_module(module, prefix, tensors, path)
+        _load_optimizer(self.opt_g, "opt_g", tensors, meta["opt_g_groups"])
+        _load_optimizer(self.opt_d, "opt_d", tensors, meta["opt_d_groups"])
+        self.step, self.nimg = meta["step"], meta["nimg"]
+        key = f"rng.rank{self.env.rank}"
+        if meta["world_size"] == self.env.world_size and key in tensors:
+            torch.set_rng_state(tensors[key].cpu())
+        else:
+            logger.warning("%s was written with %d ranks, resuming with %d: random streams restart",
+                           path, meta["world_size"], self.env.world_size)
+        logger.info("resumed from %s at step %d (%.3f kimg)", path, self.step, self.nimg / 1000)
+
+
+# ----------------------------------------------------------------------------------------------
+# Logging
+
+
+class RunLog:
+    """metrics.csv and TensorBoard scalars (rank 0 only). On resume, rows logged after the
+    checkpoint's step (by a run that was killed later) are dropped, so each step appears once."""
+
+    def __init__(self, out: Path, start_step: int):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.csv_path = out / "metrics.csv"
+        self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=start_step or None)
+        self.columns: list[str] | None = None
+        if self.csv_path.exists():
+            with open(self.csv_path) as f:
+                rows = list(csv.reader(f))
+            self.columns = rows[0] if rows else None
+            kept = [r for r in rows[1:] if int(r[0]) <= start_step]
+            with open(self.csv_path, "w", newline="") as f:
+                csv.writer(f).writerows(([self.columns] if self.columns else []) + kept)
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        row = {"step": step, **values}
+        if self.columns is None:
+            self.columns = ["step", "kimg", "img_per_s", "loss_g", "loss_d", "pl_penalty", "r1_penalty", "distortion"]
+            with open(self.csv_path, "w", newline="") as f:
+                csv.writer(f).writerow(self.columns)
+        with open(self.csv_path, "a", newline="") as f:
+            csv.writer(f).writerow([row.get(c, "") for c in self.columns])
+        for key, value in values.items():
+            self.writer.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _crossed(before: int, after: int, every_kimg: float) -> bool:
+    every = max(int(round(every_kimg * 1000)), 1)
+    return before // every != after // every
+
+
+def prepare_run_dir(config: TrainConfig, resume: Path | None) -> None:
+    out = Path(config.out)
+    if resume is None and latest_checkpoint(out) is not None:
+        raise FileExistsError(f"{out} already holds checkpoints; pass --resume {out} to continue it, "
+                              f"or choose another --out")
+    (out / "samples").mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+
+def train(config: TrainConfig, resume: str | Path | None = None) -> Trainer:
+    """Train until `config.kimg`; returns the trainer (`.out` is the run directory).
+
+    `resume`: a checkpoint file, or a run directory (its latest checkpoint)."""
+    env = setup_distributed(config.device)
+    resume_path = None
+    if resume is not None:
+        resume_path = Path(resume)
+        if resume_path.is_dir():
+            resume_path = latest_checkpoint(resume_path)
+            if resume_path is None:
+                raise FileNotFoundError(f"no checkpoint to resume from in {resume}/{CHECKPOINT_DIR}")
+    if env.is_main:
+        prepare_run_dir(config, resume_path)
+    trainer = Trainer(config, env)
+    if resume_path is not None:
+        trainer.load_checkpoint(resume_path)
+    out = Path(config.out)
+    dataset = open_training_data(config)
+    reals = real_batches(dataset, config, env.rank, trainer.batch, trainer.step)
+    sample_z = trainer.G.sample_z(config.sample_count, torch.Generator().manual_seed(config.seed + 12345),
+                                  device=env.device)
+    total = int(round(config.kimg * 1000))
+    log = RunLog(out, trainer.step) if env.is_main else None
+    bar = tqdm(total=total / 1000, initial=trainer.nimg / 1000, unit="kimg", disable=not env.is_main,
+               bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}{postfix}]")
+    start_time, start_nimg = time.perf_counter(), trainer.nimg
+    if env.is_main and trainer.step == 0:
+        save_samples(trainer.G_ema, sample_z, out, 0)
+    try:
+        while trainer.nimg < total:
+            before = trainer.nimg
+            stats = trainer.train_step(next(reals).to(env.device))
+            rate = (trainer.nimg - start_nimg) / max(time.perf_counter() - start_time, 1e-9)
+            if env.is_main:
+                log.write(trainer.step, {"kimg": trainer.nimg / 1000, "img_per_s": rate, **stats})
+                bar.update((trainer.nimg - before) / 1000)
+                bar.set_postfix(img_s=f"{rate:.0f}", G=f"{stats['loss_g']:.3f}", D=f"{stats['loss_d']:.3f}")
+            done = trainer.nimg >= total
+            if env.is_main and (done or _crossed(before, trainer.nimg, config.sample_kimg)):
+                save_samples(trainer.G_ema, sample_z, out, trainer.step)
+            if done or _crossed(before, trainer.nimg, config.snapshot_kimg):
+                trainer.save_checkpoint()
+    finally:
+        bar.close()
+        if log is not None:
+            log.close()
+    if env.is_main:
+        save_generator(out / FINAL_GENERATOR, trainer.G_ema, extra={"train_config": config.to_dict(),
+                                                                   "nimg": trainer.nimg})
+    return trainer
+
+
+def save_samples(G_ema: nn.Module, z: torch.Tensor, out: Path, step: int) -> None:
+    with torch.no_grad():
+        images = torch.cat([G_ema(chunk, noise_mode="const") for chunk in z.split(16)])
+    save_image_grid(images, out / "samples" / f"step{step:07d}.png")
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field (defaults come from the preset, so all default to None)."""
+    parser.add_argument("--resume", help="continue a run: its directory or one checkpoint file")
+    for f in dataclasses.fields(TrainConfig):
+        if f.type in ("bool", bool):
+            parser.add_argument(_flag(f.name), dest=f.name, default=None, action=argparse.BooleanOptionalAction)
+        elif f.name in ("grid", "betas"):
+            kind = int if f.name == "grid" else float
+            parser.add_argument(_flag(f.name), dest=f.name, default=None, nargs=2, type=kind)
+        else:
+            kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
+            parser.add_argument(_flag(f.name), dest=f.name, default=None, type=kind)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                 if getattr(args, f.name, None) is not None}
+    if args.resume and "preset" not in overrides:
+        run_dir = Path(args.resume) if Path(args.resume).is_dir() else Path(args.resume).parent.parent
+        saved = json.loads((run_dir / "config.json").read_text())
+        return TrainConfig.from_dict({**saved, **overrides})
+    preset = overrides.pop("preset", None)
+    return TrainConfig.from_preset(preset, **overrides)

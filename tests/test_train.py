@@ -1,0 +1,158 @@
+"""Training loop: the ci preset end to end, exact resume after kill -9, the non-finite guard,
+two gloo ranks staying identical, configuration handling."""
+
+import csv
+import itertools
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ssnlib import losses
+from ssnlib.serialization import load_generator, load_tensors
+from ssnlib.train import NonFiniteLossError, StepSampler, TrainConfig, config_from_args, latest_checkpoint, train
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # fixed thread count: bit-identical runs
+
+
+def train_cli(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "ssnlib", "train", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=ENV, **kwargs)
+
+
+def step_of(checkpoint: Path) -> int:
+    return int(checkpoint.stem.split("-")[1])
+
+
+@pytest.mark.slow
+def test_ci_preset_run_writes_checkpoints_logs_and_samples(tmp_path):
+    run = tmp_path / "run"
+    result = train_cli("--preset", "ci", "--out", str(run))
+    assert result.returncode == 0, result.stderr[-3000:]
+    # 0.2 kimg at batch 8 = 25 steps; snapshots every 0.1 kimg → after steps 13 (104 images) and 25
+    assert [c.name for c in sorted((run / "checkpoints").iterdir())] == ["ckpt-00000013.safetensors",
+                                                                         "ckpt-00000025.safetensors"]
+    with open(run / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == list(range(1, 26))
+    assert float(rows[-1]["kimg"]) == pytest.approx(0.2)
+    assert all(r["loss_g"] and r["loss_d"] for r in rows)
+    assert rows[0]["pl_penalty"] and rows[0]["r1_penalty"]  # lazy regularizers run at step 0
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step0000000.png", "step0000013.png",
+                                                                   "step0000025.png"]
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert TrainConfig.from_dict(__import__("json").loads((run / "config.json").read_text())).resolution == 16
+    G = load_generator(run / "generator.safetensors")
+    tensors, _ = load_tensors(run / "checkpoints" / "ckpt-00000025.safetensors")
+    for name, value in G.state_dict().items():
+        assert torch.equal(value, tensors[f"G_ema.{name}"]), name
+    assert G(G.sample_z(2)).shape == (2, 3, 16, 16)
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_is_bit_identical(tmp_path):
+    """N steps straight == k steps, SIGKILL, resume to N: every tensor, optimizer state and RNG."""
+    args = ["--preset", "ci", "--kimg", "0.32", "--snapshot-kimg", "0.04", "--lambda-d", "1",
+            "--pl-interval", "2", "--r1-interval", "3", "--keep-checkpoints", "2"]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    result = train_cli(*args, "--out", str(straight))
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    proc = subprocess.Popen([sys.executable, "-m", "ssnlib", "train", *args, "--out", str(killed)], cwd=ROOT,
+                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        last = latest_checkpoint(killed)
+        if last is not None and step_of(last) >= 15:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    last = latest_checkpoint(killed)
+    assert last is not None and 15 <= step_of(last) < 40, "the run must be killed mid-way"
+
+    result = train_cli("--resume", str(killed))
+    assert result.returncode == 0, result.stderr[-3000:]
+    a, _ = load_tensors(straight / "checkpoints" / "ckpt-00000040.safetensors")
+    b, _ = load_tensors(killed / "checkpoints" / "ckpt-00000040.safetensors")
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, different[:10]
+    assert len(list((killed / "checkpoints").iterdir())) == 2  # keep_checkpoints
+    with open(killed / "metrics.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 41))
+
+
+def test_non_finite_loss_stops_naming_step_and_last_good_checkpoint(tmp_path, monkeypatch):
+    real_loss = losses.generator_loss
+    calls = itertools.count(1)
+
+    def poisoned(logits):
+        loss = real_loss(logits)
+        return loss * float("nan") if next(calls) == 8 else loss
+
+    monkeypatch.setattr(losses, "generator_loss", poisoned)
+    config = TrainConfig.from_preset("ci", out=str(tmp_path / "run"), kimg=0.1, snapshot_kimg=0.04)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite generator loss \(nan\) at step 7") as err:
+        train(config)
+    assert "ckpt-00000005.safetensors" in str(err.value)
+    assert latest_checkpoint(tmp_path / "run").name == "ckpt-00000005.safetensors"
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_hold_identical_weights(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             str(ROOT / "tests" / "ddp_worker.py"), str(tmp_path)],
+                            capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, meta0 = load_tensors(tmp_path / "rank0.safetensors")
+    rank1, meta1 = load_tensors(tmp_path / "rank1.safetensors")
+    assert meta0["world_size"] == meta1["world_size"] == 2 and meta0["step"] == meta1["step"] == 6
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    assert not (tmp_path / "run" / "rank1").exists()
+    initial = TrainConfig.from_preset("ci")
+    torch.manual_seed(initial.seed)
+    from ssnlib.train import build_networks
+
+    G0, _ = build_networks(initial)
+    assert not torch.equal(G0.state_dict()["synthesis.b16.conv1.conv.weight"], rank0["G.synthesis.b16.conv1.conv.weight"])
+
+
+def test_step_sampler_is_a_function_of_the_step():
+    from_zero = iter(StepSampler(100, 4, seed=3, rank=0, start_step=0))
+    batches = [[next(from_zero) for _ in range(4)] for _ in range(6)]
+    from_five = iter(StepSampler(100, 4, seed=3, rank=0, start_step=5))
+    assert [next(from_five) for _ in range(4)] == batches[5]
+    other_rank = iter(StepSampler(100, 4, seed=3, rank=1, start_step=0))
+    assert [next(other_rank) for _ in range(4)] != batches[0]
+
+
+def test_config_from_presets_cli_and_saved_runs(tmp_path):
+    from ssnlib.__main__ import build_parser
+
+    args = build_parser().parse_args(["train", "--preset", "ci", "--lambda-d", "100", "--grid", "8", "8",
+                                      "--out", str(tmp_path / "r"), "--no-refine"])
+    config = config_from_args(args)
+    assert (config.preset, config.lambda_d, config.grid, config.resolution, config.refine) == ("ci", 100.0, (8, 8), 16,
+                                                                                              False)
+    with pytest.raises(ValueError, match="unknown preset"):
+        TrainConfig.from_preset("laptop")
+    with pytest.raises(ValueError, match="needs model 'ssn'"):
+        TrainConfig.from_preset("ci", model="stylegan2", lambda_d=1.0).validate()
+    with pytest.raises(ValueError, match="divisible"):
+        TrainConfig.from_preset("ci", batch_size=6).validate(world_size=4)
+    with pytest.raises(ValueError, match="unknown config fields"):
+        TrainConfig.from_dict({"learning_rate": 1})
+
+
+def test_existing_run_is_never_overwritten(tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "ckpt-00000005.safetensors").write_bytes(b"x")
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(TrainConfig.from_preset("ci", out=str(run)))
