@@ -2,7 +2,7 @@
 
 Public API::
 
-    from ssnlib import SSNGenerator, StyleGAN2Generator, Discriminator, BlockGrid, resample
+    from ssnlib import SSNGenerator, StyleGAN2Generator, Discriminator, BlockGrid, resample, load
 """
 
 import os
@@ -13,7 +13,8 @@ import os
 os.environ.setdefault("MKL_CBWR", "AUTO")
 
 from .blocks import BlockGrid, resample, resample_each
+from .checkpoints import load
 from .networks import Discriminator, SSNGenerator, StyleGAN2Generator
 
-__all__ = ["BlockGrid", "Discriminator", "SSNGenerator", "StyleGAN2Generator", "resample", "resample_each"]
+__all__ = ["BlockGrid", "Discriminator", "SSNGenerator", "StyleGAN2Generator", "load", "resample", "resample_each"]
 __version__ = "0.1.0"

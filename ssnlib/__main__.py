@@ -21,6 +21,28 @@ def _data_export(args: argparse.Namespace) -> None:
     export_pngs(args.dataset, args.n, args.resolution, args.out_dir, seed=args.seed)
 
 
+def _export(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .checkpoints import load
+    from .serialization import save_generator
+    from .train import FINAL_GENERATOR, latest_checkpoint
+
+    source = Path(args.source)
+    if source.is_dir():
+        final = source / FINAL_GENERATOR
+        if not final.exists():
+            raise FileNotFoundError(f"{source} has no {FINAL_GENERATOR} (is the run finished? latest checkpoint: "
+                                    f"{latest_checkpoint(source)})")
+        source = final
+    generator = load(source)
+    out = Path(args.out) if args.out else Path(args.source).with_suffix(".safetensors")
+    if args.half:
+        generator = generator.half()
+    save_generator(out, generator, extra={"exported_from": str(args.source)})
+    logging.getLogger("ssnlib").info("wrote %s (load it with ssnlib.load)", out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .train import add_train_arguments
 
@@ -32,15 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(train)
     train.set_defaults(run=_train)
 
+    export = commands.add_parser("export", help="write one generator (+ config) file that ssnlib.load reads")
+    export.add_argument("source", help="a run directory, or a .safetensors / rosinality .pt / NVlabs .pkl file")
+    export.add_argument("--format", choices=["safetensors"], default="safetensors")
+    export.add_argument("--out", help="output file (default: SOURCE.safetensors)")
+    export.add_argument("--half", action="store_true", help="store fp16 tensors (half the size)")
+    export.set_defaults(run=_export)
+
     data = commands.add_parser("data", help="procedural datasets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
-    export = data_commands.add_parser("export", help="write procedural images as PNG files + labels")
-    export.add_argument("--dataset", choices=["faces", "churches"], required=True)
-    export.add_argument("--n", type=int, required=True)
-    export.add_argument("--resolution", type=int, default=64)
-    export.add_argument("--seed", type=int, default=0)
-    export.add_argument("out_dir")
-    export.set_defaults(run=_data_export)
+    pngs = data_commands.add_parser("export", help="write procedural images as PNG files + labels")
+    pngs.add_argument("--dataset", choices=["faces", "churches"], required=True)
+    pngs.add_argument("--n", type=int, required=True)
+    pngs.add_argument("--resolution", type=int, default=64)
+    pngs.add_argument("--seed", type=int, default=0)
+    pngs.add_argument("out_dir")
+    pngs.set_defaults(run=_data_export)
     return parser
 
 

@@ -199,6 +199,9 @@ def build_networks(config: TrainConfig) -> tuple[nn.Module, Discriminator]:
         from .checkpoints import load_stylegan2, load_stylegan2_discriminator
 
         source = load_stylegan2(config.transfer)
+        if source.resolution != config.resolution:
+            raise ValueError(f"{config.transfer} is a {source.resolution}×{source.resolution} StyleGAN2 but the run is "
+                             f"configured for resolution {config.resolution}: pass --resolution {source.resolution}")
         G = SSNGenerator.from_stylegan2(source, grid=config.grid, conditioning=config.conditioning,
                                         border=config.border, refine=config.refine) if config.model == "ssn" else source
         D = load_stylegan2_discriminator(config.transfer)

@@ -156,3 +156,44 @@ def test_existing_run_is_never_overwritten(tmp_path):
     (run / "checkpoints" / "ckpt-00000005.safetensors").write_bytes(b"x")
     with pytest.raises(FileExistsError, match="--resume"):
         train(TrainConfig.from_preset("ci", out=str(run)))
+
+
+def test_transfer_from_a_stylegan2_checkpoint_starts_from_the_same_model(tmp_path):
+    """§3.4: `--transfer` copies G (and D) from a StyleGAN2 file; a constant grid reproduces it."""
+    from synthetic_checkpoints import write_rosinality_pt
+
+    from ssnlib import Discriminator, StyleGAN2Generator
+    from ssnlib.train import build_networks
+
+    sg2 = StyleGAN2Generator(16, z_dim=32, w_dim=32, channel_base=256, channel_max=32, mapping_layers=2)
+    D_source = Discriminator(16, 256, 32)
+    write_rosinality_pt(tmp_path / "sg2.pt", sg2, D_source)
+    config = TrainConfig.from_preset("ci", out=str(tmp_path / "run"), transfer=str(tmp_path / "sg2.pt"), kimg=0.016)
+    G, D = build_networks(config)
+    z = sg2.sample_z(4, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        grid_z = z[:, :, None, None].expand(-1, -1, 4, 4)
+        torch.testing.assert_close(G(grid_z), sg2(z), atol=1e-5, rtol=0)
+        torch.testing.assert_close(D(sg2(z)), D_source(sg2(z)))
+    trainer = train(config)
+    assert trainer.step == 2 and type(trainer.G).__name__ == "SSNGenerator"
+    with pytest.raises(ValueError, match="--resolution 16"):
+        build_networks(TrainConfig.from_preset("ci", resolution=32, transfer=str(tmp_path / "sg2.pt")))
+
+
+def test_export_cli_writes_a_file_ssnlib_load_reads(tmp_path):
+    from ssnlib import SSNGenerator, load
+    from ssnlib.__main__ import main
+    from ssnlib.serialization import save_generator
+
+    G = SSNGenerator(16, z_dim=64, w_dim=64, channel_base=1024, channel_max=64, mapping_layers=2)
+    run = tmp_path / "run"
+    save_generator(run / "generator.safetensors", G)
+    main(["export", str(run), "--out", str(tmp_path / "g.safetensors")])
+    loaded = load(tmp_path / "g.safetensors")
+    z = G.sample_z(2, torch.Generator().manual_seed(1))
+    assert torch.equal(loaded(z), G(z))
+    main(["export", str(run), "--out", str(tmp_path / "g16.safetensors"), "--half"])
+    assert (tmp_path / "g16.safetensors").stat().st_size < 0.6 * (tmp_path / "g.safetensors").stat().st_size
+    with pytest.raises(FileNotFoundError, match="generator.safetensors"):
+        main(["export", str(tmp_path)])

@@ -1,0 +1,417 @@
+"""ProcNet: a project-trained feature network for the procedural datasets (offline metrics).
+
+Without internet there are no Inception / VGG weights, so the offline presets measure quality with
+a small CNN trained here on `ProceduralFaces` and `ProceduralChurches` renders (DESIGN §3). It is
+labelled as what it is: Fréchet distances on its features are "FD-procnet", never "FID", and
+`proc_perceptual_distance` is an LPIPS-*style* distance (channel-unit-normalised features, no
+learned linear weights), so a PPL computed with it is "PPL-proc".
+
+One trunk (4 stages, 32→256 channels, GroupNorm/ReLU; any 16–256 px input is resized to 64×64)
+feeds a 256-d global feature (`features`), one linear classifier per dataset attribute plus a
+face/church `domain` head, and a light FPN-style decoder that segments both datasets' parts in one
+label space ("face/hair", "church/tower", ...; `segment`).
+
+Train the shipped weights with `python -m ssnlib.metrics.procnet train --out
+ssnlib/assets/procnet.safetensors` (seeded; data seeds 1000 for training and 2000 for the held-out
+split, a family disjoint from GAN training seeds). Held-out metrics live in the file's metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib.resources
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..data import ProceduralChurches, ProceduralFaces
+from ..data.procedural import ProceduralDataset
+from ..serialization import load_tensors, save_tensors
+from .features import FeatureExtractor, register_feature_extractor
+
+log = logging.getLogger(__name__)
+
+DOMAINS: dict[str, type[ProceduralDataset]] = {"face": ProceduralFaces, "church": ProceduralChurches}
+PART_NAMES = tuple(f"{d}/{p}" for d, cls in DOMAINS.items() for p in cls.PARTS)
+PART_OFFSETS = {"face": 0, "church": len(ProceduralFaces.PARTS)}  # dataset part id + offset = ProcNet part id
+HEADS = {"domain": len(DOMAINS), **{f"{d}/{a}": n for d, cls in DOMAINS.items() for a, n in cls.ATTRIBUTES.items()}}
+TRAIN_SEED, HELD_OUT_SEED = 1000, 2000  # dataset seeds: disjoint from the GAN training data (seed 0)
+MIN_RES, MAX_RES = 16, 256
+ASSET = "procnet.safetensors"
+
+
+def _norm_act(channels: int, groups: int) -> list[nn.Module]:
+    return [nn.GroupNorm(min(groups, channels), channels), nn.ReLU(inplace=True)]
+
+
+class ProcNet(nn.Module):
+    """Trunk + global feature + attribute/domain heads + part segmentation decoder.
+
+    Inputs are float images (B, 3, H, W) in [-1, 1] (clamped), 16 ≤ H, W ≤ 256, resized to
+    `input_size` with antialiased bilinear interpolation. `forward` is `features`.
+    """
+
+    def __init__(
+        self,
+        channels: Sequence[int] = (32, 64, 128, 256),
+        decoder_channels: int = 32,
+        input_size: int = 64,
+        groups: int = 8,
+        heads: dict[str, int] | None = None,
+        part_names: Sequence[str] = PART_NAMES,
+    ):
+        super().__init__()
+        heads = dict(HEADS if heads is None else heads)
+        self.config = {"channels": list(channels), "decoder_channels": decoder_channels, "input_size": input_size,
+                       "groups": groups, "heads": heads, "part_names": list(part_names)}
+        self.input_size, self.part_names = input_size, tuple(part_names)
+        stages, c_in = [], 3
+        for i, c in enumerate(channels):
+            last = i == len(channels) - 1
+            stages.append(nn.Sequential(
+                nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1), *_norm_act(c, groups),
+                nn.Conv2d(c, c, 1 if last else 3, padding=0 if last else 1), *_norm_act(c, groups),
+            ))
+            c_in = c
+        self.stages = nn.ModuleList(stages)
+        self.feature_dim = channels[-1]
+        self.heads = nn.ModuleDict({name: nn.Linear(self.feature_dim, n) for name, n in heads.items()})
+        d = decoder_channels
+        self.lateral = nn.ModuleList(nn.Conv2d(c, d, 1) for c in channels)
+        self.smooth = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(d, d, 3, padding=1), *_norm_act(d, groups)) for _ in channels[:-1]
+        )
+        self.classifier = nn.Conv2d(d, len(part_names), 1)
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_tensor(x) or not x.is_floating_point() or x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"ProcNet expects float images (B, 3, H, W) in [-1, 1], got "
+                             f"{getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}")
+        h, w = x.shape[-2:]
+        if not (MIN_RES <= h <= MAX_RES and MIN_RES <= w <= MAX_RES):
+            raise ValueError(f"ProcNet takes images of {MIN_RES}–{MAX_RES} px per side, got {h}×{w}")
+        x = x.clamp(-1.0, 1.0)
+        if (h, w) != (self.input_size, self.input_size):
+            x = F.interpolate(x, size=(self.input_size,) * 2, mode="bilinear", align_corners=False, antialias=True)
+        return x
+
+    def multiscale_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Per-stage feature maps (after GroupNorm/ReLU): 64², 32², 16², 8² at the default config."""
+        h, maps = self._prepare(x), []
+        for stage in self.stages:
+            h = stage(h)
+            maps.append(h)
+        return maps
+
+    def _pool(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        return maps[-1].mean(dim=(2, 3))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Global (B, 256) feature: the penultimate layer, what FD-procnet compares."""
+        return self._pool(self.multiscale_features(x))
+
+    forward = features
+
+    def _decode(self, maps: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        y = self.lateral[-1](maps[-1])
+        for i in range(len(maps) - 2, -1, -1):
+            y = F.interpolate(y, size=maps[i].shape[-2:], mode="bilinear", align_corners=False)
+            y = self.smooth[i](y + self.lateral[i](maps[i]))
+        logits = self.classifier(y)
+        if tuple(logits.shape[-2:]) != tuple(size):
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False, antialias=True)
+        return logits
+
+    def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Everything at once: "features", one logit tensor per head name, "segmentation" logits
+        (B, n_parts, H, W) at the input's resolution."""
+        maps = self.multiscale_features(x)
+        feats = self._pool(maps)
+        out = {"features": feats, **{name: head(feats) for name, head in self.heads.items()}}
+        out["segmentation"] = self._decode(maps, tuple(x.shape[-2:]))
+        return out
+
+    def segment(self, x: torch.Tensor, domain: str | None = None) -> torch.Tensor:
+        """(B, H, W) int64 part ids into `part_names`; with `domain` ("face" / "church") the
+        argmax runs over that dataset's parts only."""
+        logits = self._decode(self.multiscale_features(x), tuple(x.shape[-2:]))
+        if domain is None:
+            return logits.argmax(1)
+        names = [i for i, n in enumerate(self.part_names) if n.startswith(f"{_check_domain(domain)}/")]
+        return torch.as_tensor(names, device=logits.device)[logits[:, names].argmax(1)]
+
+    def part_id(self, name: str) -> int:
+        if name not in self.part_names:
+            raise KeyError(f"unknown part {name!r}; ProcNet parts: {self.part_names}")
+        return self.part_names.index(name)
+
+
+def _check_domain(domain: str) -> str:
+    if domain not in DOMAINS:
+        raise ValueError(f"unknown domain {domain!r}; expected one of {tuple(DOMAINS)}")
+    return domain
+
+
+# ------------------------------------------------------------------ perceptual distance
+
+
+def proc_perceptual_distance(x: torch.Tensor, y: torch.Tensor, net: ProcNet | None = None) -> torch.Tensor:
+    """LPIPS-style distance (B,): Σ_stages mean_{h,w} ‖f̂_s(x) − f̂_s(y)‖², f̂ = features divided by
+    their channel norm at each pixel (as LPIPS), with uniform weights — no learned linear heads.
+    Differentiable in x and y; `net` defaults to the shipped ProcNet."""
+    if x.shape != y.shape:
+        raise ValueError(f"proc_perceptual_distance: shapes differ, {tuple(x.shape)} vs {tuple(y.shape)}")
+    net = shipped_procnet() if net is None else net
+    fx, fy = net.multiscale_features(x), net.multiscale_features(y)
+    total = x.new_zeros(x.shape[0])
+    for a, b in zip(fx, fy):
+        a = a / (a.square().sum(1, keepdim=True).sqrt() + 1e-10)
+        b = b / (b.square().sum(1, keepdim=True).sqrt() + 1e-10)
+        total = total + (a - b).square().sum(1).mean(dim=(1, 2))
+    return total
+
+
+# ------------------------------------------------------------------ loading and registration
+
+
+def default_weights_path() -> Path:
+    """The shipped weights, `ssnlib/assets/procnet.safetensors`."""
+    return Path(str(importlib.resources.files("ssnlib") / "assets" / ASSET))
+
+
+def load_procnet(path: str | Path | None = None, device: str | torch.device = "cpu") -> ProcNet:
+    """A ProcNet in eval mode with frozen weights (gradients still flow to its inputs); the file's
+    metadata (config, training settings, `held_out_metrics`) is kept as `net.metadata`."""
+    path = default_weights_path() if path is None else Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ProcNet weights {path} not found; train them with "
+                                f"`python -m ssnlib.metrics.procnet train --out {path}`")
+    tensors, metadata = load_tensors(path)
+    if metadata.get("class") != "ProcNet" or "config" not in metadata:
+        raise ValueError(f"{path} is not a ProcNet weights file (metadata class {metadata.get('class')!r})")
+    net = ProcNet(**metadata["config"])
+    result = net.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(f"{path}: missing tensors {result.missing_keys}, unexpected tensors {result.unexpected_keys}")
+    net.metadata = metadata
+    return net.to(device).eval().requires_grad_(False)
+
+
+@functools.lru_cache(maxsize=None)
+def shipped_procnet() -> ProcNet:
+    """The shipped ProcNet on the CPU, loaded once per process."""
+    return load_procnet()
+
+
+def procnet_feature_extractor(path: str | Path | None = None, device: str | torch.device = "cpu") -> FeatureExtractor:
+    """ProcNet's 256-d global features as a `FeatureExtractor`; its metric is "FD-procnet"."""
+    return FeatureExtractor("procnet", load_procnet(path, device), input_format="float")
+
+
+register_feature_extractor("procnet", procnet_feature_extractor)
+
+
+# ------------------------------------------------------------------ data and augmentation
+
+
+def render_split(seed: int, n: int, resolution: int) -> dict[str, dict[str, torch.Tensor]]:
+    """Per domain: "images" float (n, 3, r, r) in [-1, 1], "segmentation" int64 ProcNet part
+    ids (n, r, r) and one int64 label tensor per attribute (cached on disk via `cached`)."""
+    split = {}
+    for domain, cls in DOMAINS.items():
+        data = cls(resolution=resolution, length=n, seed=seed).cached(n)
+        images = torch.from_numpy(data.images).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+        seg = torch.from_numpy(data.segmentations).long() + PART_OFFSETS[domain]
+        split[domain] = {"images": images, "segmentation": seg,
+                         **{a: torch.from_numpy(v) for a, v in data.labels.items()}}
+    return split
+
+
+def augment(x: torch.Tensor, seg: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Horizontal flips, small colour jitter (±4% gain per channel, ±3% offset), Gaussian blur
+    (σ up to 0.9 px on half the images) and pixel noise (σ up to 0.03): generated images, a bit
+    blurry, stay in distribution; colour classes (eye colour, style) stay separable."""
+    b = x.shape[0]
+    flip = torch.rand(b, generator=gen) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    seg = torch.where(flip[:, None, None], seg.flip(-1), seg)
+    gain = 1.0 + 0.04 * (2 * torch.rand(b, 3, 1, 1, generator=gen) - 1)
+    offset = 0.06 * (2 * torch.rand(b, 1, 1, 1, generator=gen) - 1)
+    x = (x + 1.0) * gain - 1.0 + offset
+    sigma = 0.9 * torch.rand(b, generator=gen) * (torch.rand(b, generator=gen) < 0.5)
+    taps = torch.arange(-2, 3, dtype=x.dtype)
+    kernel = torch.exp(-taps.square() / (2 * sigma.clamp_min(1e-3).square()[:, None]))
+    kernel = (kernel / kernel.sum(1, keepdim=True)).repeat_interleave(3, 0)  # (3b, 5)
+    h, w = x.shape[-2:]
+    y = F.pad(x.reshape(1, 3 * b, h, w), (2, 2, 2, 2), mode="reflect")
+    y = F.conv2d(y, kernel[:, None, None, :], groups=3 * b)
+    y = F.conv2d(y, kernel[:, None, :, None], groups=3 * b).reshape(b, 3, h, w)
+    noise = 0.03 * torch.rand(b, 1, 1, 1, generator=gen) * torch.randn(y.shape, generator=gen)
+    return (y + noise).clamp(-1.0, 1.0), seg
+
+
+def procnet_loss(out: dict[str, torch.Tensor], batch: dict[str, dict[str, torch.Tensor]]) -> torch.Tensor:
+    """Domain CE + each attribute's CE on its own domain's images + segmentation CE (per pixel)."""
+    domains = list(batch)
+    sizes = [batch[d]["images"].shape[0] for d in domains]
+    target = torch.cat([torch.full((n,), DOMAINS_INDEX[d]) for d, n in zip(domains, sizes)])
+    loss = F.cross_entropy(out["domain"], target)
+    start = 0
+    for d, n in zip(domains, sizes):
+        for attr in DOMAINS[d].ATTRIBUTES:
+            loss = loss + F.cross_entropy(out[f"{d}/{attr}"][start:start + n], batch[d][attr])
+        start += n
+    seg = torch.cat([batch[d]["segmentation"] for d in domains])
+    return loss + F.cross_entropy(out["segmentation"], seg)
+
+
+DOMAINS_INDEX = {d: i for i, d in enumerate(DOMAINS)}
+
+
+def _batch(split, idx: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    return {d: {k: v[idx[d]] for k, v in split[d].items()} for d in split}
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+@torch.no_grad()
+def evaluate_procnet(
+    net: ProcNet, n: int = 1000, resolutions: Sequence[int] = (32, 64), seed: int = HELD_OUT_SEED,
+    batch_size: int = 100,
+) -> dict[str, dict[str, float]]:
+    """Held-out metrics per resolution ("32px", ...): accuracy per head, segmentation pixel
+    accuracy and mIoU per domain (over that domain's parts), on the first n images of each
+    dataset at `seed`."""
+    net.eval()
+    metrics = {}
+    for res in resolutions:
+        split = render_split(seed, n, res)
+        correct = {name: 0 for name in net.heads}
+        counts = {name: 0 for name in net.heads}
+        result = {}
+        for d, data in split.items():
+            offset, n_parts = PART_OFFSETS[d], len(DOMAINS[d].PARTS)
+            confusion = torch.zeros(n_parts, n_parts, dtype=torch.long)
+            for start in range(0, n, batch_size):
+                sl = slice(start, start + batch_size)
+                out = net.predict(data["images"][sl])
+                target = torch.full((out["domain"].shape[0],), DOMAINS_INDEX[d])
+                for name, tgt in [("domain", target)] + [(f"{d}/{a}", data[a][sl]) for a in DOMAINS[d].ATTRIBUTES]:
+                    correct[name] += int((out[name].argmax(1) == tgt).sum())
+                    counts[name] += tgt.numel()
+                pred = out["segmentation"][:, offset:offset + n_parts].argmax(1)
+                truth = data["segmentation"][sl] - offset
+                confusion += torch.bincount(truth.flatten() * n_parts + pred.flatten(),
+                                            minlength=n_parts ** 2).reshape(n_parts, n_parts)
+            inter = confusion.diag().double()
+            union = confusion.sum(0) + confusion.sum(1) - confusion.diag()
+            present = union > 0
+            result[f"{d}/seg_pixel_acc"] = float(inter.sum() / confusion.sum())
+            result[f"{d}/seg_miou"] = float((inter[present] / union[present]).mean())
+        metrics[f"{res}px"] = {**{f"acc/{k}": correct[k] / counts[k] for k in net.heads}, **result}
+    return metrics
+
+
+# ------------------------------------------------------------------ training
+
+
+def train_procnet(
+    out_path: str | Path | None,
+    n_train: int = 12000,
+    resolutions: Sequence[int] = (32, 64),
+    steps: int = 3000,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    seed: int = 0,
+    n_held_out: int = 1000,
+    progress: bool = True,
+) -> tuple[ProcNet, dict]:
+    """Train ProcNet on `n_train` renders per dataset and resolution (dataset seed 1000), report
+    held-out metrics (seed 2000) with the fp16-rounded weights, and save them to `out_path` (if
+    given). Steps cycle through `resolutions`; each batch is half faces, half churches.
+    Returns (net, report) with report keys "losses", "held_out_metrics", "seconds"."""
+    if batch_size < 2 or batch_size % 2 or steps < 1 or n_train < 1:
+        raise ValueError(f"need an even batch_size ≥ 2, steps ≥ 1, n_train ≥ 1; got {batch_size}, {steps}, {n_train}")
+    for res in resolutions:
+        if not MIN_RES <= res <= MAX_RES:
+            raise ValueError(f"training resolution {res} outside {MIN_RES}–{MAX_RES}")
+    t0 = time.perf_counter()
+    splits = {res: render_split(TRAIN_SEED, n_train, res) for res in resolutions}
+    torch.manual_seed(seed)
+    net = ProcNet()
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    warmup = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))
+    losses = []
+    half = batch_size // 2
+    net.train()
+    bar = tqdm(range(steps), desc="train ProcNet", disable=not progress)
+    for step in bar:
+        split = splits[resolutions[step % len(resolutions)]]
+        batch = _batch(split, {d: torch.randint(n_train, (half,), generator=gen) for d in split})
+        images = torch.cat([batch[d]["images"] for d in batch])
+        seg = torch.cat([batch[d]["segmentation"] for d in batch])
+        images, seg = augment(images, seg, gen)
+        for d, chunk_img, chunk_seg in zip(batch, images.split(half), seg.split(half)):
+            batch[d]["images"], batch[d]["segmentation"] = chunk_img, chunk_seg
+        loss = procnet_loss(net.predict(images), batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+    net.eval()
+    state = {k: v.detach().half() for k, v in net.state_dict().items()}
+    net.load_state_dict({k: v.float() for k, v in state.items()})  # report what the file holds
+    train_seconds = time.perf_counter() - t0
+    held_out = evaluate_procnet(net, n=n_held_out, resolutions=resolutions)
+    for res, m in held_out.items():
+        log.info("held-out %s: %s", res, ", ".join(f"{k}={v:.4f}" for k, v in m.items()))
+    training = {"n_train": n_train, "resolutions": list(resolutions), "steps": steps, "batch_size": batch_size,
+                "lr": lr, "seed": seed, "train_seed": TRAIN_SEED, "held_out_seed": HELD_OUT_SEED,
+                "n_held_out": n_held_out, "seconds": round(train_seconds, 1), "final_loss": float(np.mean(losses[-50:])),
+                "torch": torch.__version__, "threads": torch.get_num_threads()}
+    if out_path is not None:
+        save_tensors(out_path, state, {"class": "ProcNet", "config": net.config, "training": training,
+                                       "held_out_metrics": held_out})
+        log.info("saved ProcNet weights to %s", out_path)
+    net.metadata = {"config": net.config, "training": training, "held_out_metrics": held_out}
+    return net.requires_grad_(False), {"losses": losses, "held_out_metrics": held_out, "seconds": train_seconds}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ssnlib.metrics.procnet", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train ProcNet and write its weights")
+    train.add_argument("--out", required=True, type=Path)
+    train.add_argument("--n-train", type=int, default=12000)
+    train.add_argument("--resolutions", type=int, nargs="+", default=[32, 64])
+    train.add_argument("--steps", type=int, default=3000)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=2e-3)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--n-held-out", type=int, default=1000)
+    train.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    torch.set_num_threads(args.threads)
+    train_procnet(args.out, n_train=args.n_train, resolutions=args.resolutions, steps=args.steps,
+                  batch_size=args.batch_size, lr=args.lr, seed=args.seed, n_held_out=args.n_held_out)
+
+
+if __name__ == "__main__":
+    main()
