@@ -43,6 +43,16 @@ def _export(args: argparse.Namespace) -> None:
     logging.getLogger("ssnlib").info("wrote %s (load it with ssnlib.load)", out)
 
 
+def _eval(args: argparse.Namespace) -> None:
+    from .evaluate import evaluate_run, format_table, parse_metrics
+
+    overrides = {k: v for k, v in dict(n_fd=args.n_fd, n_ppl=args.n_ppl, n_distortion=args.n_distortion,
+                                       batch_size=args.batch_size, device=args.device, seed=args.seed,
+                                       ppl_crop=args.ppl_crop).items() if v is not None}
+    results = evaluate_run(args.run, parse_metrics(args.metrics), preset=args.preset, **overrides)
+    print(format_table(results))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .train import add_train_arguments
 
@@ -52,14 +62,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train an SSN or StyleGAN2 (single process or under torchrun)")
     add_train_arguments(train)
-    train.set_defaults(run=_train)
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("eval", help="compute metrics of a trained run; prints a table, writes JSON")
+    evaluate.add_argument("run", help="a run directory (with generator.safetensors and config.json)")
+    evaluate.add_argument("--metrics", default="fd_proc,ppl_proc,distortion",
+                          help="comma-separated: fid, kid, ppl (canonical weights needed), fd_proc, ppl_proc, distortion")
+    evaluate.add_argument("--preset", help="sample counts from this preset (default: the run's)")
+    for flag in ("--n-fd", "--n-ppl", "--n-distortion", "--batch-size", "--seed"):
+        evaluate.add_argument(flag, type=int)
+    evaluate.add_argument("--device")
+    evaluate.add_argument("--ppl-crop", action="store_true", default=None, help="StyleGAN2's FFHQ face crop for PPL")
+    evaluate.set_defaults(handler=_eval)
 
     export = commands.add_parser("export", help="write one generator (+ config) file that ssnlib.load reads")
     export.add_argument("source", help="a run directory, or a .safetensors / rosinality .pt / NVlabs .pkl file")
     export.add_argument("--format", choices=["safetensors"], default="safetensors")
     export.add_argument("--out", help="output file (default: SOURCE.safetensors)")
     export.add_argument("--half", action="store_true", help="store fp16 tensors (half the size)")
-    export.set_defaults(run=_export)
+    export.set_defaults(handler=_export)
 
     data = commands.add_parser("data", help="procedural datasets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
@@ -69,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     pngs.add_argument("--resolution", type=int, default=64)
     pngs.add_argument("--seed", type=int, default=0)
     pngs.add_argument("out_dir")
-    pngs.set_defaults(run=_data_export)
+    pngs.set_defaults(handler=_data_export)
     return parser
 
 
@@ -77,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    args.run(args)
+    args.handler(args)
 
 
 if __name__ == "__main__":

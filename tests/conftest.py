@@ -17,8 +17,9 @@ def seeded(seed: int) -> torch.Generator:
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
-    """Procedural-data caches go to a fresh folder: tests never read a stale render."""
+    """Procedural-data caches go to a fresh folder (tests never read a stale render); no downloads."""
     import os
 
     os.environ["SSNLIB_CACHE"] = str(tmp_path_factory.mktemp("ssnlib-cache"))
+    os.environ["SSNLIB_OFFLINE"] = "1"  # tests never download weights
     yield

@@ -99,8 +99,10 @@ def resolve_weights(spec: WeightsSpec, weights_path: str | os.PathLike | None, a
     """The local file to load, or None meaning "let torch-fidelity/torchvision download it".
 
     Order: `weights_path`, then `$spec.env_var`, then the torch hub cache; an explicit path or
-    variable that names a missing file is an error, not a reason to look further.
+    variable that names a missing file is an error, not a reason to look further. `$SSNLIB_OFFLINE=1`
+    forbids downloads whatever `allow_download` says (the test suite sets it).
     """
+    allow_download = allow_download and os.environ.get("SSNLIB_OFFLINE", "") not in ("1", "true", "yes")
     for source, value in (("argument", weights_path), (f"${spec.env_var}", os.environ.get(spec.env_var))):
         if value:
             path = Path(value).expanduser()

@@ -62,8 +62,8 @@ class ProcNet(nn.Module):
 
     def __init__(
         self,
-        channels: Sequence[int] = (32, 64, 128, 256),
-        decoder_channels: int = 32,
+        channels: Sequence[int] = (16, 32, 64, 128, 256),
+        decoder_channels: int = 16,
         input_size: int = 64,
         groups: int = 8,
         heads: dict[str, int] | None = None,
@@ -74,14 +74,13 @@ class ProcNet(nn.Module):
         self.config = {"channels": list(channels), "decoder_channels": decoder_channels, "input_size": input_size,
                        "groups": groups, "heads": heads, "part_names": list(part_names)}
         self.input_size, self.part_names = input_size, tuple(part_names)
-        stages, c_in = [], 3
-        for i, c in enumerate(channels):
+        stages, c_in = [nn.Sequential(nn.Conv2d(3, channels[0], 3, padding=1), *_norm_act(channels[0], groups))], 3
+        for i, c in enumerate(channels[1:], 1):
             last = i == len(channels) - 1
             stages.append(nn.Sequential(
-                nn.Conv2d(c_in, c, 3, stride=1 if i == 0 else 2, padding=1), *_norm_act(c, groups),
+                nn.Conv2d(channels[i - 1], c, 3, stride=2, padding=1), *_norm_act(c, groups),
                 nn.Conv2d(c, c, 1 if last else 3, padding=0 if last else 1), *_norm_act(c, groups),
             ))
-            c_in = c
         self.stages = nn.ModuleList(stages)
         self.feature_dim = channels[-1]
         self.heads = nn.ModuleDict({name: nn.Linear(self.feature_dim, n) for name, n in heads.items()})
@@ -217,7 +216,8 @@ def procnet_feature_extractor(path: str | Path | None = None, device: str | torc
     return FeatureExtractor("procnet", load_procnet(path, device), input_format="float")
 
 
-register_feature_extractor("procnet", procnet_feature_extractor)
+# replace=True: the module may run twice in one process (`python -m` after a package import, reload)
+register_feature_extractor("procnet", procnet_feature_extractor, replace=True)
 
 
 # ------------------------------------------------------------------ data and augmentation

@@ -1,0 +1,51 @@
+"""`python -m ssnlib eval`: metrics of a run, JSON + table; canonical metrics fail clearly offline."""
+
+import json
+
+import pytest
+import torch
+
+from ssnlib import SSNGenerator, StyleGAN2Generator
+from ssnlib.__main__ import main
+from ssnlib.evaluate import EvalSettings, evaluate_generator, evaluate_run, format_table, parse_metrics
+from ssnlib.metrics.features import MissingWeightsError
+from ssnlib.serialization import save_generator
+from ssnlib.train import TrainConfig
+
+SMALL = dict(z_dim=16, w_dim=16, channel_base=128, channel_max=16, mapping_layers=2)
+
+
+@pytest.fixture()
+def run_dir(tmp_path):
+    run = tmp_path / "run"
+    config = TrainConfig.from_preset("ci", out=str(run))
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(config.to_dict()))
+    save_generator(run / "generator.safetensors", SSNGenerator(16, **SMALL))
+    return run
+
+
+def test_eval_cli_prints_a_table_and_writes_json(run_dir, capsys):
+    main(["eval", str(run_dir), "--metrics", "distortion", "--n-distortion", "32", "--batch-size", "16"])
+    out = capsys.readouterr().out
+    assert "| distortion |" in out and "| locality |" in out
+    saved = json.loads((run_dir / "eval-ci.json").read_text())
+    assert saved["n_samples"] == 32 and saved["distortion"] > 0 and 0 < saved["locality"] < 1
+    again = evaluate_run(run_dir, ["distortion"], n_distortion=32, batch_size=16)
+    assert again["distortion"] == saved["distortion"]  # seeded
+
+
+def test_canonical_metrics_fail_clearly_offline(run_dir, monkeypatch):
+    monkeypatch.delenv("SSNLIB_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(run_dir / "empty-torch-home"))
+    with pytest.raises(MissingWeightsError, match="SSNLIB_INCEPTION_WEIGHTS"):
+        evaluate_run(run_dir, ["fid"], n_fd=8)
+
+
+def test_stylegan2_has_no_distortion_and_unknown_metrics_are_named():
+    settings = EvalSettings.from_preset("ci", dataset="faces", resolution=16, n_distortion=4)
+    results = evaluate_generator(StyleGAN2Generator(16, **SMALL), ["distortion"], settings)
+    assert all(results[k] != results[k] for k in ("distortion", "in_block", "locality"))  # NaN: N/A
+    with pytest.raises(ValueError, match="unknown metrics \\['fidelity'\\]"):
+        parse_metrics("fid,fidelity")
+    assert "FD-proc" in format_table({"fd_proc": 12.5}) and "FID" not in format_table({"fd_proc": 12.5})
