@@ -74,6 +74,7 @@ class TrainConfig:
     refine: bool = False
     mbstd_group: int = 4
     transfer: str | None = None  # StyleGAN2 checkpoint (.pt / .pkl) to start from (§3.4)
+    init_from: str | None = None  # a run (or checkpoint) whose G, G_ema and D weights start this one (fine-tuning)
     # optimisation
     batch_size: int = 32
     kimg: float = 300.0
@@ -450,6 +451,20 @@ class Trainer:
         logger.info("checkpoint %s", path)
         return path
 
+    def load_weights(self, source: str | Path) -> None:
+        """Start from another run's networks (G, G_ema, D) — not its optimizers or counters."""
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"init_from: {source} does not exist")
+        if path.is_dir():
+            path = latest_checkpoint(path)
+            if path is None:
+                raise FileNotFoundError(f"init_from: no checkpoint in {source}/{CHECKPOINT_DIR}")
+        tensors, _ = load_tensors(path, device=self.env.device)
+        for prefix, module in (("G", self.G), ("G_ema", self.G_ema), ("D", self.D)):
+            _load_module(module, prefix, tensors, path)
+        logger.info("initialised G, G_ema and D from %s", path)
+
     def load_checkpoint(self, path: Path) -> None:
         tensors, meta = load_tensors(path, device=self.env.device)
         for prefix, module in (("G", self.G), ("G_ema", self.G_ema), ("D", self.D), ("path_length", self.path_length)):
@@ -534,6 +549,8 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Trainer:
     trainer = Trainer(config, env)
     if resume_path is not None:
         trainer.load_checkpoint(resume_path)
+    elif config.init_from:
+        trainer.load_weights(config.init_from)
     out = Path(config.out)
     dataset = open_training_data(config)
     reals = real_batches(dataset, config, env.rank, trainer.batch, trainer.step)

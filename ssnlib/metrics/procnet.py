@@ -74,7 +74,7 @@ class ProcNet(nn.Module):
         self.config = {"channels": list(channels), "decoder_channels": decoder_channels, "input_size": input_size,
                        "groups": groups, "heads": heads, "part_names": list(part_names)}
         self.input_size, self.part_names = input_size, tuple(part_names)
-        stages, c_in = [nn.Sequential(nn.Conv2d(3, channels[0], 3, padding=1), *_norm_act(channels[0], groups))], 3
+        stages = [nn.Sequential(nn.Conv2d(3, channels[0], 3, padding=1), *_norm_act(channels[0], groups))]
         for i, c in enumerate(channels[1:], 1):
             last = i == len(channels) - 1
             stages.append(nn.Sequential(

@@ -1,0 +1,86 @@
+"""Run registry: a model is trained only when no finished run with the same configuration exists.
+
+A run lives in `<root>/<preset>/<name>-<hash>/`, the hash taken over every config field that
+changes the trained weights (not the output folder, device, logging cadence, …). Notebooks ask
+for models by configuration; the first asks trains, the others (and the second `make
+reproduce`) load. Shipped generators (`models/<preset>/<name>.safetensors`, fp16, carrying their
+training config) are found the same way, so a fresh clone reproduces without retraining.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+from .serialization import load_generator, load_tensors
+from .train import FINAL_GENERATOR, TrainConfig, latest_checkpoint, train
+
+logger = logging.getLogger(__name__)
+
+# Fields that do not change the trained weights: excluded from the key.
+BOOKKEEPING = ("out", "device", "workers", "snapshot_kimg", "sample_kimg", "sample_count", "keep_checkpoints")
+RUNS_ENV = "SSNLIB_RUNS"
+MODELS_ENV = "SSNLIB_MODELS"
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+def default_runs_root() -> Path:
+    return Path(os.environ.get(RUNS_ENV) or project_root() / "runs")
+
+
+def default_models_root() -> Path:
+    return Path(os.environ.get(MODELS_ENV) or project_root() / "models")
+
+
+def config_key(config: TrainConfig) -> str:
+    """Stable hash of the weight-relevant configuration."""
+    relevant = {k: v for k, v in config.to_dict().items() if k not in BOOKKEEPING}
+    return hashlib.sha1(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def run_directory(config: TrainConfig, name: str, root: str | Path | None = None) -> Path:
+    root = Path(root) if root is not None else default_runs_root()
+    return root / config.preset / f"{name}-{config_key(config)}"
+
+
+def shipped_generator(config: TrainConfig, name: str, models: str | Path | None = None) -> Path | None:
+    """A shipped generator file for this name whose stored training config has the same key."""
+    path = (Path(models) if models is not None else default_models_root()) / config.preset / f"{name}.safetensors"
+    if not path.is_file():
+        return None
+    _, meta = load_tensors(path)
+    stored = meta.get("train_config")
+    if stored is None or config_key(TrainConfig.from_dict(stored)) != config_key(config):
+        logger.warning("%s was trained with another configuration; not using it", path)
+        return None
+    return path
+
+
+def ensure_run(config: TrainConfig, name: str, root: str | Path | None = None,
+               models: str | Path | None = None, use_shipped: bool = True) -> Path:
+    """The generator file for `config`: shipped (unless `use_shipped=False`, as `make retrain`),
+    already trained under `root`, or trained now (resuming an interrupted run)."""
+    if use_shipped:
+        shipped = shipped_generator(config, name, models)
+        if shipped is not None:
+            return shipped
+    out = run_directory(config, name, root)
+    final = out / FINAL_GENERATOR
+    if final.is_file():
+        return final
+    config = TrainConfig.from_dict({**config.to_dict(), "out": str(out)})
+    partial = latest_checkpoint(out)
+    logger.info("%s %s in %s", "resuming" if partial else "training", name, out)
+    train(config, resume=out if partial else None)
+    return final
+
+
+def load_run(config: TrainConfig, name: str, device: str = "cpu", **kwargs):
+    """`ensure_run`, then the EMA generator, in eval mode."""
+    return load_generator(ensure_run(config, name, **kwargs), device=device)

@@ -1,0 +1,56 @@
+"""Run registry: train once per configuration, reuse finished and shipped models, fine-tune."""
+
+import pytest
+import torch
+
+from ssnlib import runs
+from ssnlib.serialization import load_generator, load_tensors, save_generator
+from ssnlib.train import TrainConfig, latest_checkpoint
+
+TINY = dict(kimg=0.016, snapshot_kimg=0.016, sample_kimg=0.016)
+
+
+def test_key_ignores_bookkeeping_but_not_hyperparameters():
+    a = TrainConfig.from_preset("ci")
+    assert runs.config_key(a) == runs.config_key(TrainConfig.from_preset("ci", out="elsewhere", sample_kimg=9))
+    assert runs.config_key(a) != runs.config_key(TrainConfig.from_preset("ci", lambda_d=100))
+    assert runs.run_directory(a, "faces", "R").parent.as_posix() == "R/ci"
+
+
+def test_ensure_run_trains_once_then_reuses(tmp_path, monkeypatch):
+    config = TrainConfig.from_preset("ci", **TINY)
+    calls = []
+    real_train = runs.train
+    monkeypatch.setattr(runs, "train", lambda *a, **k: calls.append(1) or real_train(*a, **k))
+    first = runs.ensure_run(config, "faces", root=tmp_path, models=tmp_path / "none")
+    second = runs.ensure_run(config, "faces", root=tmp_path, models=tmp_path / "none")
+    assert first == second and first.is_file() and len(calls) == 1
+    G = runs.load_run(config, "faces", root=tmp_path, models=tmp_path / "none")
+    assert G.resolution == 16 and not G.training
+
+
+def test_shipped_generator_is_used_only_for_its_configuration(tmp_path):
+    config = TrainConfig.from_preset("ci", **TINY)
+    G = load_generator(runs.ensure_run(config, "faces", root=tmp_path / "runs", models=tmp_path / "none"))
+    shipped = tmp_path / "models" / "ci" / "faces.safetensors"
+    save_generator(shipped, G, extra={"train_config": config.to_dict()})
+    assert runs.ensure_run(config, "faces", root=tmp_path / "other", models=tmp_path / "models") == shipped
+    other = TrainConfig.from_preset("ci", lambda_d=5.0, **TINY)
+    assert runs.shipped_generator(other, "faces", tmp_path / "models") is None
+    assert runs.ensure_run(config, "faces", root=tmp_path / "runs", models=tmp_path / "models",
+                           use_shipped=False).parent.parent == tmp_path / "runs" / "ci"
+
+
+def test_fine_tuning_starts_from_the_base_run_weights(tmp_path):
+    base = TrainConfig.from_preset("ci", **TINY)
+    base_dir = runs.ensure_run(base, "base", root=tmp_path, models=tmp_path / "none").parent
+    tuned = TrainConfig.from_preset("ci", lambda_d=10.0, init_from=str(base_dir), kimg=0.008, snapshot_kimg=0.008)
+    from ssnlib.train import Trainer, Dist
+
+    trainer = Trainer(tuned, Dist())
+    trainer.load_weights(base_dir)
+    tensors, _ = load_tensors(latest_checkpoint(base_dir))
+    for name, value in trainer.G.state_dict().items():
+        assert torch.equal(value, tensors[f"G.{name}"])
+    with pytest.raises(FileNotFoundError, match="init_from"):
+        trainer.load_weights(tmp_path / "nowhere")
