@@ -6,7 +6,9 @@ PY := $(VENV)/bin/python
 PRESET ?= cpu
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast reproduce retrain benchmark clean-results
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+.PHONY: venv test test-fast reproduce retrain benchmark
 
 venv: $(STAMP)
 
@@ -15,8 +17,24 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Unit tests, then every notebook under nbval at the `ci` preset.
 test: venv
-	$(PY) -m pytest tests
+	SSNLIB_PRESET=ci $(PY) -m pytest tests notebooks --nbval-lax --sanitize-with notebooks/nbval_sanitize.cfg
+
+# Run every notebook with papermill: executed copies in results/$(PRESET)/, tables in
+# results/$(PRESET)/, figures in figures/$(PRESET)/, then results/$(PRESET)/summary.md.
+reproduce: venv
+	@mkdir -p results/$(PRESET)
+	@for nb in $(NOTEBOOKS); do \
+	  echo "== $$nb ($(PRESET))"; \
+	  SSNLIB_PRESET=$(PRESET) $(PY) -m papermill --cwd notebooks --log-level WARNING $$nb \
+	    results/$(PRESET)/$$(basename $$nb) -p preset $(PRESET) || exit 1; \
+	done
+	$(PY) -m ssnlib summary --preset $(PRESET)
+
+# Same, ignoring the shipped generators: every model is trained from scratch (hours at `cpu`).
+retrain: venv
+	SSNLIB_RETRAIN=1 $(MAKE) reproduce PRESET=$(PRESET)
 
 test-fast: venv
 	$(PY) -m pytest tests -m "not slow and not browser"

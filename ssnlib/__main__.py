@@ -53,6 +53,12 @@ def _eval(args: argparse.Namespace) -> None:
     print(format_table(results))
 
 
+def _summary(args: argparse.Namespace) -> None:
+    from .reporting import write_summary
+
+    logging.getLogger("ssnlib").info("wrote %s", write_summary(args.preset))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .train import add_train_arguments
 
@@ -81,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", help="output file (default: SOURCE.safetensors)")
     export.add_argument("--half", action="store_true", help="store fp16 tensors (half the size)")
     export.set_defaults(handler=_export)
+
+    summary = commands.add_parser("summary", help="assemble results/<preset>/summary.md from the notebooks' claims")
+    summary.add_argument("--preset")
+    summary.set_defaults(handler=_summary)
 
     data = commands.add_parser("data", help="procedural datasets")
     data_commands = data.add_subparsers(dest="data_command", required=True)

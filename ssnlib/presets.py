@@ -20,6 +20,7 @@ class Preset:
     description: str
     train: dict[str, Any]
     eval: dict[str, Any] = field(default_factory=dict)
+    finetune_kimg: float = 0.0  # length of the λD / Appendix-B fine-tunes from the λD = 0 base
 
 
 PRESETS: dict[str, Preset] = {
@@ -29,6 +30,7 @@ PRESETS: dict[str, Preset] = {
                    channel_max=32, batch_size=8, kimg=0.2, dataset_length=512, snapshot_kimg=0.1,
                    sample_kimg=0.1, sample_count=16, ema_kimg=0.05, pl_batch_shrink=2),
         eval=dict(n_fd=256, n_ppl=64, n_distortion=64, batch_size=32),
+        finetune_kimg=0.1,
     ),
     "cpu": Preset(
         "cpu", "the offline reproduction: procedural data, minutes per model on 2 CPU cores",
@@ -36,6 +38,7 @@ PRESETS: dict[str, Preset] = {
                    channel_max=128, batch_size=32, kimg=300, dataset_length=20000, snapshot_kimg=50,
                    sample_kimg=25, ema_kimg=2.5),
         eval=dict(n_fd=5000, n_ppl=2000, n_distortion=2000, batch_size=64),
+        finetune_kimg=100,
     ),
     "gpu": Preset(
         "gpu", "one GPU, bigger procedural runs (or any image folder)",
@@ -43,12 +46,14 @@ PRESETS: dict[str, Preset] = {
                    channel_max=256, batch_size=32, kimg=3000, dataset_length=50000, snapshot_kimg=250,
                    sample_kimg=100, ema_kimg=10),
         eval=dict(n_fd=10000, n_ppl=10000, n_distortion=10000, batch_size=128),
+        finetune_kimg=1000,
     ),
     "paper": Preset(
         "paper", "256×256 FFHQ / LSUN churches, transfer from StyleGAN2 (§3.4, §4)",
         train=dict(resolution=256, grid=(4, 4), z_dim=512, w_dim=512, mapping_layers=8, channel_base=16384,
                    channel_max=512, batch_size=32, kimg=1000, snapshot_kimg=50, sample_kimg=50, ema_kimg=10),
         eval=dict(n_fd=50000, n_ppl=100000, n_distortion=10000, batch_size=64),
+        finetune_kimg=1000,
     ),
 }
 

@@ -39,8 +39,11 @@ def default_models_root() -> Path:
 
 
 def config_key(config: TrainConfig) -> str:
-    """Stable hash of the weight-relevant configuration."""
+    """Stable hash of the weight-relevant configuration. A fine-tune's `init_from` counts by the
+    base run's folder name (which holds the base's own key), not by where the runs root is."""
     relevant = {k: v for k, v in config.to_dict().items() if k not in BOOKKEEPING}
+    if relevant.get("init_from"):
+        relevant["init_from"] = Path(relevant["init_from"]).name
     return hashlib.sha1(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -62,18 +65,25 @@ def shipped_generator(config: TrainConfig, name: str, models: str | Path | None 
     return path
 
 
+def find_generator(config: TrainConfig, name: str, root: str | Path | None = None,
+                   models: str | Path | None = None, use_shipped: bool = True) -> Path | None:
+    """The generator file for `config` if one exists: shipped (unless `use_shipped=False`, as
+    `make retrain`), or a finished run under `root`; None if it would have to be trained."""
+    shipped = shipped_generator(config, name, models) if use_shipped else None
+    if shipped is not None:
+        return shipped
+    final = run_directory(config, name, root) / FINAL_GENERATOR
+    return final if final.is_file() else None
+
+
 def ensure_run(config: TrainConfig, name: str, root: str | Path | None = None,
                models: str | Path | None = None, use_shipped: bool = True) -> Path:
-    """The generator file for `config`: shipped (unless `use_shipped=False`, as `make retrain`),
-    already trained under `root`, or trained now (resuming an interrupted run)."""
-    if use_shipped:
-        shipped = shipped_generator(config, name, models)
-        if shipped is not None:
-            return shipped
+    """`find_generator`, or train now (resuming an interrupted run) and return the new file."""
+    found = find_generator(config, name, root, models, use_shipped)
+    if found is not None:
+        return found
     out = run_directory(config, name, root)
     final = out / FINAL_GENERATOR
-    if final.is_file():
-        return final
     config = TrainConfig.from_dict({**config.to_dict(), "out": str(out)})
     partial = latest_checkpoint(out)
     logger.info("%s %s in %s", "resuming" if partial else "training", name, out)

@@ -1,0 +1,107 @@
+"""The models of the paper's experiments, by name, for every preset (the notebooks' one entry point).
+
+    zoo = ModelZoo("cpu", "faces")
+    zoo.stylegan2()                       # Table 1's baseline
+    zoo.ssn()                             # SSN, λD = 0 (Table 1) — the base of everything below
+    zoo.ssn(lambda_d=100)                 # Table 2 / Figures 5–7
+    zoo.ssn(lambda_d=100, grid=(8, 8))    # Figure 8
+    zoo.ssn(conditioning="spade")         # Figure 4
+    zoo.ssn(pl_kind="low_distortion", pl_weight=20)   # Appendix B
+
+At the `paper` preset every SSN starts from the StyleGAN2 checkpoint given as
+`stylegan2_checkpoint` (§3.4) and the baseline *is* that checkpoint. At the other presets the
+λD = 0 SSN is trained from scratch and every variant is fine-tuned from it for the preset's
+`finetune_kimg` — the same transfer protocol, with our own base model in StyleGAN2's place.
+Models come from the run registry (`ssnlib.runs`): shipped, already trained, or trained now.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .presets import get_preset
+from .runs import ensure_run, find_generator, run_directory
+from .serialization import load_generator
+from .train import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+LAMBDAS = (0, 1, 10, 100, 1000, 10000)  # Table 2
+EQ15_WEIGHTS = (2, 20, 200, 2000)  # Appendix B tried 2 … 200000; the cheaper end at our scale
+RETRAIN_ENV = "SSNLIB_RETRAIN"
+
+
+def _number(value: float) -> str:
+    return f"{value:g}".replace(".", "p")
+
+
+@dataclass
+class ModelZoo:
+    preset: str | None = None
+    dataset: str = "faces"
+    stylegan2_checkpoint: str | None = None
+    runs_root: str | None = None
+    models_root: str | None = None
+    device: str = "cpu"
+    use_shipped: bool = field(default_factory=lambda: os.environ.get(RETRAIN_ENV, "") not in ("1", "true", "yes"))
+
+    def __post_init__(self):
+        self.preset = get_preset(self.preset).name
+        if self.preset == "paper" and not self.stylegan2_checkpoint:
+            raise ValueError("the paper preset transfers from a pretrained StyleGAN2 (§3.4): pass "
+                             "stylegan2_checkpoint= (a rosinality .pt or NVlabs .pkl)")
+
+    @property
+    def dataset_name(self) -> str:
+        return Path(self.dataset).stem if os.sep in self.dataset or "." in self.dataset else self.dataset
+
+    def config(self, **overrides) -> TrainConfig:
+        return TrainConfig.from_preset(self.preset, dataset=self.dataset, **overrides)
+
+    def _generator_file(self, config: TrainConfig, name: str, base: tuple[TrainConfig, str] | None = None) -> Path:
+        kwargs = dict(root=self.runs_root, models=self.models_root, use_shipped=self.use_shipped)
+        found = find_generator(config, name, **kwargs)
+        if found is not None:
+            return found
+        if base is not None:  # a fine-tune needs its base as a run with checkpoints, not a shipped file
+            ensure_run(*base, root=self.runs_root, models=self.models_root, use_shipped=False)
+        return ensure_run(config, name, **kwargs)
+
+    def stylegan2(self):
+        """Table 1's baseline: the pretrained checkpoint at the paper preset, else trained here."""
+        if self.preset == "paper":
+            from .checkpoints import load_stylegan2
+
+            return load_stylegan2(self.stylegan2_checkpoint, device=self.device).eval()
+        config = self.config(model="stylegan2", style_mixing=0.9)
+        return load_generator(self._generator_file(config, f"stylegan2-{self.dataset_name}"), device=self.device)
+
+    def ssn_config(self, lambda_d: float = 0.0, grid: tuple[int, int] = (4, 4), conditioning: str = "smc",
+                   pl_kind: str = "plain", pl_weight: float | None = None) -> tuple[TrainConfig, str, tuple | None]:
+        """(config, registry name, base (config, name) or None) of one SSN variant."""
+        grid = tuple(grid)
+        tag = f"ssn{grid[0]}x{grid[1]}" + ("-spade" if conditioning == "spade" else "")
+        base_name = f"{tag}-{self.dataset_name}"
+        arch = dict(model="ssn", grid=grid, conditioning=conditioning)
+        variant = dict(lambda_d=float(lambda_d), pl_kind=pl_kind)
+        if pl_weight is not None:
+            variant["pl_weight"] = float(pl_weight)
+        suffix = (f"-ld{_number(lambda_d)}" if lambda_d else "") + (
+            f"-eq15w{_number(pl_weight if pl_weight is not None else 2.0)}" if pl_kind == "low_distortion" else "")
+        if self.preset == "paper":
+            return self.config(transfer=self.stylegan2_checkpoint, **arch, **variant), base_name + suffix, None
+        base = self.config(**arch)
+        if not suffix:
+            return base, base_name, None
+        tuned = self.config(**arch, **variant, kimg=get_preset(self.preset).finetune_kimg,
+                            init_from=str(run_directory(base, base_name, self.runs_root)))
+        return tuned, base_name + suffix, (base, base_name)
+
+    def ssn(self, lambda_d: float = 0.0, grid: tuple[int, int] = (4, 4), conditioning: str = "smc",
+            pl_kind: str = "plain", pl_weight: float | None = None):
+        """The SSN variant's EMA generator (trained on first use)."""
+        config, name, base = self.ssn_config(lambda_d, grid, conditioning, pl_kind, pl_weight)
+        return load_generator(self._generator_file(config, name, base), device=self.device)
