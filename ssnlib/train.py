@@ -558,8 +558,8 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Trainer:
                                   device=env.device)
     total = int(round(config.kimg * 1000))
     log = RunLog(out, trainer.step) if env.is_main else None
-    bar = tqdm(total=total / 1000, initial=trainer.nimg / 1000, unit="kimg", disable=not env.is_main,
-               bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}{postfix}]")
+    bar = tqdm(total=total, initial=trainer.nimg, unit="img", unit_scale=True, disable=not env.is_main,
+               desc=f"train {Path(config.out).name}")
     start_time, start_nimg = time.perf_counter(), trainer.nimg
     if env.is_main and trainer.step == 0:
         save_samples(trainer.G_ema, sample_z, out, 0)
@@ -570,7 +570,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Trainer:
             rate = (trainer.nimg - start_nimg) / max(time.perf_counter() - start_time, 1e-9)
             if env.is_main:
                 log.write(trainer.step, {"kimg": trainer.nimg / 1000, "img_per_s": rate, **stats})
-                bar.update((trainer.nimg - before) / 1000)
+                bar.update(trainer.nimg - before)
                 bar.set_postfix(img_s=f"{rate:.0f}", G=f"{stats['loss_g']:.3f}", D=f"{stats['loss_d']:.3f}")
             done = trainer.nimg >= total
             if env.is_main and (done or _crossed(before, trainer.nimg, config.sample_kimg)):

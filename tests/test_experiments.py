@@ -1,0 +1,34 @@
+"""The model zoo: names, fine-tunes from the λD = 0 base, paper-preset transfer."""
+
+import pytest
+import torch
+
+from ssnlib.experiments import ModelZoo
+from ssnlib.runs import config_key, run_directory
+
+
+def test_variants_fine_tune_from_the_base_run(tmp_path):
+    zoo = ModelZoo("ci", "faces", runs_root=str(tmp_path), models_root=str(tmp_path / "none"))
+    base, base_name, none = zoo.ssn_config()
+    tuned, name, (base_again, _) = zoo.ssn_config(lambda_d=100)
+    assert (base_name, name, none) == ("ssn4x4-faces", "ssn4x4-faces-ld100", None)
+    assert tuned.init_from == str(run_directory(base, base_name, tmp_path)) and tuned.lambda_d == 100
+    assert tuned.kimg == 0.1 and config_key(base_again) == config_key(base)
+    assert zoo.ssn_config(grid=(8, 8), lambda_d=100)[1] == "ssn8x8-faces-ld100"
+    assert zoo.ssn_config(pl_kind="low_distortion", pl_weight=20)[1] == "ssn4x4-faces-eq15w20"
+    assert zoo.ssn_config(conditioning="spade")[1] == "ssn4x4-spade-faces"
+
+    G = zoo.ssn(lambda_d=100)  # trains the base (with checkpoints), then the fine-tune
+    assert (run_directory(base, base_name, tmp_path) / "generator.safetensors").is_file()
+    assert (run_directory(tuned, name, tmp_path) / "generator.safetensors").is_file()
+    assert G.grid == (4, 4) and not G.training
+    assert torch.isfinite(G(G.sample_z(2))).all()
+
+
+def test_paper_preset_requires_a_stylegan2_checkpoint_and_transfers_every_variant():
+    with pytest.raises(ValueError, match="stylegan2_checkpoint"):
+        ModelZoo("paper", "/data/ffhq.zip")
+    zoo = ModelZoo("paper", "/data/ffhq.zip", stylegan2_checkpoint="/ckpt/ffhq-256.pt")
+    config, name, base = zoo.ssn_config(lambda_d=100)
+    assert base is None and config.transfer == "/ckpt/ffhq-256.pt" and config.resolution == 256
+    assert name == "ssn4x4-ffhq-ld100"
