@@ -1,0 +1,185 @@
+"""The block picker's logic, without any widget code: "I like this church, but give me a new tower".
+
+A `PickerSession` holds one generator, one image's latent grid with an undo/redo history, the
+noise inputs (fixed for the session, so only the latents change the image), the selected cells
+and the resampling strength. `ssnlib.widgets.BlockPicker` is a thin ipywidgets view over it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .blocks import BlockGrid, resample
+from .serialization import atomic_write, save_tensors
+from .viz import to_uint8
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What the last step changed: per-pixel squared change and where its energy went."""
+
+    heatmap: np.ndarray  # (H, W) mean over RGB of the squared change
+    inside: float  # mean squared change inside the selected cells
+    outside: float  # mean squared change outside them
+    locality: float  # fraction of the change energy inside the selection (nan if nothing changed)
+
+
+class PickerSession:
+    """Latent history + selection for one SSN image. Every mutation is a method; `image()` renders."""
+
+    def __init__(self, G, seed: int = 0, truncation_psi: float = 1.0, device: str | torch.device = "cpu"):
+        if not hasattr(G, "grid"):
+            raise ValueError(f"{type(G).__name__} has no latent grid: the block picker needs an SSN generator")
+        self.G = G.to(device).eval()
+        self.device = torch.device(device)
+        self.grid = BlockGrid.for_generator(G)
+        self.truncation_psi = truncation_psi
+        self.strength = 1.0
+        self.selection: set[tuple[int, int]] = set()
+        self._rng = torch.Generator().manual_seed(seed)
+        self.seed = seed
+        self.noise = G.make_noise(1, self._rng, device=self.device)
+        self.history: list[torch.Tensor] = [G.sample_z(1, self._rng, device=self.device)]
+        self.position = 0
+        self._cache: dict[str, torch.Tensor] = {}
+
+    # -- latents and history ------------------------------------------------------------------
+    @property
+    def z(self) -> torch.Tensor:
+        return self.history[self.position]
+
+    def _push(self, z: torch.Tensor) -> None:
+        del self.history[self.position + 1:]
+        self.history.append(z)
+        self.position += 1
+
+    @property
+    def can_undo(self) -> bool:
+        return self.position > 0
+
+    @property
+    def can_redo(self) -> bool:
+        return self.position < len(self.history) - 1
+
+    def undo(self) -> None:
+        if self.can_undo:
+            self.position -= 1
+
+    def redo(self) -> None:
+        if self.can_redo:
+            self.position += 1
+
+    def new_image(self, seed: int | None = None) -> None:
+        """A fresh latent (from `seed` if given, else the session's stream); the noise is kept."""
+        rng = torch.Generator().manual_seed(seed) if seed is not None else self._rng
+        self._push(self.G.sample_z(1, rng, device=self.device))
+
+    # -- selection ----------------------------------------------------------------------------
+    def toggle(self, cell: tuple[int, int]) -> None:
+        cell = (int(cell[0]), int(cell[1]))
+        self.grid.check_cell(cell)
+        self.selection ^= {cell}
+
+    def clear_selection(self) -> None:
+        self.selection = set()
+
+    def select_mask(self, pixel_mask: torch.Tensor | np.ndarray, add: bool = False) -> None:
+        """Select every cell overlapping an image-resolution boolean mask (e.g. a part's pixels)."""
+        cells = self.grid.cells_of(torch.as_tensor(np.asarray(pixel_mask), dtype=torch.bool))
+        chosen = {(int(r), int(c)) for r, c in cells.nonzero().tolist()}
+        self.selection = (self.selection | chosen) if add else chosen
+
+    def set_strength(self, strength: float) -> None:
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must lie in [0, 1], got {strength}")
+        self.strength = float(strength)
+
+    def _require_selection(self) -> list[tuple[int, int]]:
+        if not self.selection:
+            raise ValueError("no cells selected: click the cells to resample first")
+        return sorted(self.selection)
+
+    # -- resampling ---------------------------------------------------------------------------
+    def resample(self) -> None:
+        """Redraw the selected cells (variance-preserving mix at `strength`)."""
+        self._push(resample(self.z, self._require_selection(), self._rng, self.strength))
+
+    def candidates(self, k: int) -> list[torch.Tensor]:
+        """k alternative latents for the selection (not applied: `choose` one)."""
+        cells = self._require_selection()
+        return [resample(self.z, cells, self._rng, self.strength) for _ in range(k)]
+
+    def choose(self, z: torch.Tensor) -> None:
+        if z.shape != self.z.shape:
+            raise ValueError(f"candidate latent has shape {tuple(z.shape)}, expected {tuple(self.z.shape)}")
+        self._push(z)
+
+    # -- rendering ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def render(self, z: torch.Tensor | None = None) -> torch.Tensor:
+        """(1, 3, H, W) in [-1, 1] for z (default: the current latent), cached per latent."""
+        z = self.z if z is None else z
+        key = hashlib.blake2b(z.detach().cpu().numpy().tobytes(), digest_size=16).hexdigest()
+        if key not in self._cache:
+            self._cache[key] = self.G(z, truncation_psi=self.truncation_psi, noise=self.noise).cpu()
+            if len(self._cache) > 64:
+                self._cache.pop(next(iter(self._cache)))
+        return self._cache[key]
+
+    def image(self, z: torch.Tensor | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 of the current (or given) latent."""
+        return to_uint8(self.render(z))[0]
+
+    def last_change(self) -> Change | None:
+        """How the current image differs from the previous one in the history (None at the start)."""
+        if not self.can_undo:
+            return None
+        change = (self.render() - self.render(self.history[self.position - 1])).square().mean(1)[0]
+        mask = self.grid.pixel_mask(sorted(self.selection)) if self.selection else torch.zeros_like(change, dtype=torch.bool)
+        total = change.sum().item()
+        inside = change[mask].mean().item() if mask.any() else float("nan")
+        outside = change[~mask].mean().item() if (~mask).any() else float("nan")
+        locality = change[mask].sum().item() / total if total > 0 else float("nan")
+        return Change(change.numpy(), inside, outside, locality)
+
+    def save(self, stem: str | Path) -> list[Path]:
+        """stem.png (the image), stem.npy (the latent grid) and stem.safetensors (latent, noise,
+        ψ and the generator config: everything needed to regenerate the exact image)."""
+        stem = Path(stem)
+        from PIL import Image
+
+        png, npy, tensors = stem.with_suffix(".png"), stem.with_suffix(".npy"), stem.with_suffix(".safetensors")
+        picture = Image.fromarray(self.image())
+        atomic_write(png, lambda tmp: picture.save(tmp, format="PNG"))
+        atomic_write(npy, lambda tmp: np.save(open(tmp, "wb"), self.z.cpu().numpy()))
+        save_tensors(tensors, {"z": self.z, **{f"noise.{i}": n for i, n in enumerate(self.noise)}},
+                     {"truncation_psi": self.truncation_psi, "generator_class": type(self.G).__name__,
+                      "generator_config": self.G.config, "selection": sorted(self.selection)})
+        logger.info("saved %s, %s, %s", png, npy, tensors)
+        return [png, npy, tensors]
+
+    def describe(self) -> str:
+        cells = ", ".join(f"({r},{c})" for r, c in sorted(self.selection)) or "none"
+        return (f"step {self.position + 1}/{len(self.history)} · selected: {cells} · strength {self.strength:.2f}")
+
+
+def load_saved(path: str | Path, G) -> torch.Tensor:
+    """Regenerate an image saved by `PickerSession.save` with generator G."""
+    from .serialization import load_tensors
+
+    tensors, meta = load_tensors(path)
+    if meta.get("generator_config") != G.config:
+        raise ValueError(f"{path} was made with generator config {json.dumps(meta.get('generator_config'))}, "
+                         f"not {json.dumps(G.config)}")
+    noise = [tensors[f"noise.{i}"] for i in range(len(G.synthesis.noise_resolutions()))]
+    with torch.no_grad():
+        return G(tensors["z"], truncation_psi=meta["truncation_psi"], noise=noise)

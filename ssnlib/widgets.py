@@ -1,0 +1,261 @@
+"""`BlockPicker`: click cells of the latent grid over a generated image, resample them.
+
+A thin ipywidgets view over `ssnlib.picker.PickerSession` (all logic lives there). Pure
+ipywidgets — no custom front-end extension — so it runs in JupyterLab and in Voilà:
+the image sits in a CSS grid and one transparent toggle button per cell lies on top of it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+
+import ipywidgets as W
+import numpy as np
+from PIL import Image
+
+from .picker import PickerSession
+
+logger = logging.getLogger(__name__)
+
+SELECTED = "rgba(255, 40, 40, 0.38)"
+UNSELECTED = "rgba(0, 0, 0, 0)"
+
+
+def png_bytes(pixels: np.ndarray, size: int | None = None, grid: tuple[int, int] | None = None) -> bytes:
+    """PNG of an (H, W, 3) uint8 image, nearest-upscaled to `size` px, with optional grid lines."""
+    image = Image.fromarray(pixels)
+    if size is not None and size != image.width:
+        image = image.resize((size, size * image.height // image.width), Image.NEAREST)
+    if grid is not None:
+        arr = np.asarray(image).copy()
+        h, w = arr.shape[:2]
+        for r in range(1, grid[0]):
+            arr[r * h // grid[0], :] = (255, 255, 255)
+        for c in range(1, grid[1]):
+            arr[:, c * w // grid[1]] = (255, 255, 255)
+        image = Image.fromarray(arr)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def heatmap_pixels(values: np.ndarray) -> np.ndarray:
+    """(H, W) non-negative values → (H, W, 3) uint8 with matplotlib's 'inferno' map (0 → black)."""
+    from matplotlib import colormaps
+
+    top = float(values.max())
+    scaled = values / top if top > 0 else values
+    return (colormaps["inferno"](scaled)[..., :3] * 255).astype(np.uint8)
+
+
+def available_models(root: str | Path | None = None) -> dict[str, Path]:
+    """Finished runs (`runs/<preset>/<name>/generator.safetensors`) and shipped generators
+    (`models/<preset>/<name>.safetensors`) of SSNs, by display name."""
+    from .runs import default_models_root, default_runs_root
+
+    found: dict[str, Path] = {}
+    for path in sorted(Path(root or default_models_root()).glob("*/*.safetensors")):
+        found[f"{path.parent.name}/{path.stem} (shipped)"] = path
+    for path in sorted(Path(default_runs_root()).glob("*/*/generator.safetensors")):
+        found[f"{path.parent.parent.name}/{path.parent.name}"] = path
+    return {name: path for name, path in found.items() if "ssn" in name}
+
+
+class BlockPicker(W.VBox):
+    """The picker widget. `BlockPicker(G)` for a generator in memory, or
+    `BlockPicker(models=available_models())` to choose among trained runs."""
+
+    def __init__(self, G=None, models: dict[str, Path] | None = None, seed: int = 0, truncation_psi: float = 1.0,
+                 display_size: int = 384, segmenter=None):
+        if G is None and not models:
+            raise ValueError("BlockPicker needs a generator G or a non-empty dict of model files")
+        self.models = dict(models or {})
+        self.display_size = display_size
+        self.segmenter = segmenter
+        self.session: PickerSession | None = None
+        self._candidates: list = []
+
+        self.model_choice = W.Dropdown(options=list(self.models), description="model", layout=W.Layout(width="420px"))
+        self.seed_box = W.IntText(value=seed, description="seed", layout=W.Layout(width="160px"))
+        self.psi_slider = W.FloatSlider(value=truncation_psi, min=0.0, max=1.0, step=0.05, description="ψ")
+        self.strength_slider = W.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05, description="strength")
+        self.resample_button = W.Button(description="Resample", button_style="primary", icon="random")
+        self.new_button = W.Button(description="New image", icon="image")
+        self.undo_button = W.Button(description="Undo", icon="undo")
+        self.redo_button = W.Button(description="Redo", icon="repeat")
+        self.clear_button = W.Button(description="Clear selection", icon="eraser")
+        self.k_slider = W.IntSlider(value=4, min=2, max=8, description="candidates")
+        self.candidates_button = W.Button(description="Show candidates", icon="th")
+        self.diff_toggle = W.ToggleButton(value=False, description="Difference view", icon="adjust")
+        self.save_path = W.Text(value="picker/image", description="save as", layout=W.Layout(width="300px"))
+        self.save_button = W.Button(description="Save", icon="save")
+        self.part_choice = W.Dropdown(options=[], description="part", layout=W.Layout(width="260px"))
+        self.part_button = W.Button(description="Select part", icon="crosshairs")
+        self.status = W.HTML()
+        self.image = W.Image(format="png")
+        self.diff_image = W.Image(format="png", layout=W.Layout(display="none"))
+        self.diff_label = W.HTML()
+        self.candidate_box = W.HBox()
+        self.cell_buttons: dict[tuple[int, int], W.ToggleButton] = {}
+        self.canvas = W.GridBox()
+
+        self.model_choice.observe(lambda _: self._load_model(), names="value")
+        self.psi_slider.observe(lambda _: self._set_psi(), names="value")
+        self.strength_slider.observe(lambda change: self.session.set_strength(change["new"]), names="value")
+        self.resample_button.on_click(lambda _: self._act(self.session.resample))
+        self.new_button.on_click(lambda _: self._act(lambda: self.session.new_image(self.seed_box.value)))
+        self.undo_button.on_click(lambda _: self._act(self.session.undo))
+        self.redo_button.on_click(lambda _: self._act(self.session.redo))
+        self.clear_button.on_click(lambda _: self._act(self.session.clear_selection))
+        self.candidates_button.on_click(lambda _: self._show_candidates())
+        self.diff_toggle.observe(lambda _: self._refresh(), names="value")
+        self.save_button.on_click(lambda _: self._save())
+        self.part_button.on_click(lambda _: self._select_part())
+
+        controls = W.VBox([
+            W.HBox([self.resample_button, self.new_button, self.seed_box]),
+            W.HBox([self.undo_button, self.redo_button, self.clear_button]),
+            self.strength_slider, self.psi_slider,
+            W.HBox([self.k_slider, self.candidates_button]),
+            W.HBox([self.part_choice, self.part_button]),
+            self.diff_toggle, W.HBox([self.save_path, self.save_button]),
+        ])
+        top = [self.model_choice] if self.models else []
+        super().__init__([*top, W.HBox([self.canvas, controls]), self.status,
+                          W.HBox([self.diff_image, self.diff_label]), self.candidate_box])
+        if G is not None:
+            self._start(G)
+        else:
+            self._load_model()
+
+    # -- setup --------------------------------------------------------------------------------
+    def _load_model(self) -> None:
+        from .serialization import load_generator
+
+        path = self.models[self.model_choice.value]
+        with self._busy(f"loading {path.name} …"):
+            self._start(load_generator(path))
+
+    def _start(self, G) -> None:
+        self.session = PickerSession(G, seed=self.seed_box.value, truncation_psi=self.psi_slider.value)
+        gh, gw = self.session.grid.grid
+        cell_w, cell_h = self.display_size // gw, self.display_size // gh
+        self.cell_buttons = {}
+        for r, c in self.session.grid.cells():
+            button = W.ToggleButton(value=False, tooltip=f"cell ({r},{c})",
+                                    layout=W.Layout(grid_area=f"{r + 1} / {c + 1} / {r + 2} / {c + 2}",
+                                                    width="auto", height="auto", margin="0",
+                                                    border="1px solid rgba(255,255,255,0.35)"))
+            button.style.button_color = UNSELECTED
+            button.add_class(f"ssn-cell-{r}-{c}")
+            button.observe(lambda change, cell=(r, c): self._toggle(cell, change["new"]), names="value")
+            self.cell_buttons[(r, c)] = button
+        self.image.layout = W.Layout(grid_area=f"1 / 1 / {gh + 1} / {gw + 1}", width="100%", height="100%")
+        self.canvas.children = [self.image, *self.cell_buttons.values()]
+        self.canvas.layout = W.Layout(grid_template_columns=f"repeat({gw}, {cell_w}px)",
+                                      grid_template_rows=f"repeat({gh}, {cell_h}px)", width=f"{cell_w * gw}px")
+        self.part_choice.options = self._part_names()
+        self._refresh()
+
+    def _part_names(self) -> list[str]:
+        return list(self.segmenter.part_names) if self.segmenter is not None else []
+
+    # -- actions ------------------------------------------------------------------------------
+    @contextmanager
+    def _busy(self, message: str):
+        self.status.value = f"<i>{message}</i>"
+        buttons = [self.resample_button, self.new_button, self.candidates_button, self.save_button]
+        for b in buttons:
+            b.disabled = True
+        try:
+            yield
+        except ValueError as err:  # the session's own messages ("no cells selected", …)
+            self.status.value = f"<b style='color:#b00'>{err}</b>"
+            raise
+        finally:
+            for b in buttons:
+                b.disabled = False
+
+    def _act(self, action) -> None:
+        try:
+            with self._busy("working …"):
+                action()
+        except ValueError:
+            return
+        self._refresh()
+
+    def _toggle(self, cell: tuple[int, int], selected: bool) -> None:
+        if (cell in self.session.selection) != selected:
+            self.session.toggle(cell)
+        self.cell_buttons[cell].style.button_color = SELECTED if selected else UNSELECTED
+        self.status.value = self.session.describe()
+
+    def _set_psi(self) -> None:
+        self.session.truncation_psi = self.psi_slider.value
+        self.session._cache.clear()
+        self._refresh()
+
+    def _show_candidates(self) -> None:
+        try:
+            with self._busy(f"rendering {self.k_slider.value} candidates …"):
+                self._candidates = self.session.candidates(self.k_slider.value)
+                tiles = []
+                for i, z in enumerate(self._candidates):
+                    thumb = W.Image(value=png_bytes(self.session.image(z), self.display_size // 3), format="png")
+                    use = W.Button(description=f"Use #{i + 1}", layout=W.Layout(width="auto"))
+                    use.on_click(lambda _, z=z: self._use_candidate(z))
+                    tiles.append(W.VBox([thumb, use]))
+                self.candidate_box.children = tiles
+        except ValueError:
+            return
+        self.status.value = self.session.describe()
+
+    def _use_candidate(self, z) -> None:
+        self.session.choose(z)
+        self.candidate_box.children = []
+        self._refresh()
+
+    def _select_part(self) -> None:
+        if self.segmenter is None or not self.part_choice.value:
+            self.status.value = "<b>no part segmenter for this model</b>"
+            return
+        parts = self.segmenter.segment_image(self.session.render())
+        mask = parts == self.segmenter.part_names.index(self.part_choice.value)
+        if not mask.any():
+            self.status.value = f"<b>no '{self.part_choice.value}' pixels in this image</b>"
+            return
+        self.session.select_mask(mask)
+        self._sync_buttons()
+        self.status.value = self.session.describe()
+
+    def _save(self) -> None:
+        with self._busy("saving …"):
+            paths = self.session.save(self.save_path.value)
+        self.status.value = "saved " + ", ".join(str(p) for p in paths)
+
+    # -- view ---------------------------------------------------------------------------------
+    def _sync_buttons(self) -> None:
+        for cell, button in self.cell_buttons.items():
+            selected = cell in self.session.selection
+            if button.value != selected:
+                button.value = selected
+            button.style.button_color = SELECTED if selected else UNSELECTED
+
+    def _refresh(self) -> None:
+        s = self.session
+        self.image.value = png_bytes(s.image(), self.display_size, s.grid.grid)
+        self.undo_button.disabled, self.redo_button.disabled = not s.can_undo, not s.can_redo
+        self._sync_buttons()
+        change = s.last_change() if self.diff_toggle.value else None
+        if change is None:
+            self.diff_image.layout.display = "none"
+            self.diff_label.value = ""
+        else:
+            self.diff_image.layout.display = ""
+            self.diff_image.value = png_bytes(heatmap_pixels(change.heatmap), self.display_size // 2)
+            self.diff_label.value = (f"mean squared change — inside selection: {change.inside:.4f}, "
+                                     f"outside: {change.outside:.4f}, locality: {change.locality:.2f}")
+        self.status.value = s.describe()

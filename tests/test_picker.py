@@ -1,0 +1,122 @@
+"""Block picker logic (no widgets) and the thin widget layer driven from Python."""
+
+import numpy as np
+import pytest
+import torch
+
+from ssnlib import SSNGenerator, StyleGAN2Generator
+from ssnlib.picker import PickerSession, load_saved
+
+SMALL = dict(z_dim=16, w_dim=16, channel_base=128, channel_max=16, mapping_layers=2)
+
+
+@pytest.fixture()
+def session():
+    return PickerSession(SSNGenerator(16, grid=(4, 4), **SMALL), seed=3)
+
+
+def changed_cells(a, b):
+    return {tuple(x) for x in (a != b).any(1)[0].nonzero().tolist()}
+
+
+def test_resample_changes_only_selected_cells_and_history_walks(session):
+    z0 = session.z.clone()
+    session.toggle((1, 1))
+    session.toggle((1, 2))
+    session.toggle((3, 3))
+    session.toggle((3, 3))  # toggled off again
+    assert session.selection == {(1, 1), (1, 2)}
+    session.resample()
+    assert changed_cells(z0, session.z) == {(1, 1), (1, 2)}
+    z1 = session.z.clone()
+    session.undo()
+    assert torch.equal(session.z, z0) and session.can_redo
+    session.redo()
+    assert torch.equal(session.z, z1) and not session.can_redo
+    session.undo()
+    session.new_image(seed=5)  # a new branch drops the redo history
+    assert not session.can_redo and len(session.history) == 2
+    assert "selected: (1,1), (1,2)" in session.describe()
+
+
+def test_strength_and_candidates(session):
+    session.toggle((0, 0))
+    session.set_strength(0.0)
+    z0 = session.z.clone()
+    session.resample()
+    assert torch.equal(session.z, z0)  # strength 0 keeps everything
+    session.set_strength(1.0)
+    options = session.candidates(3)
+    assert len(options) == 3 and all(changed_cells(z0, z) == {(0, 0)} for z in options)
+    assert not torch.equal(options[0], options[1])
+    session.choose(options[2])
+    assert torch.equal(session.z, options[2])
+    with pytest.raises(ValueError, match="strength"):
+        session.set_strength(1.5)
+
+
+def test_errors_name_the_problem(session):
+    with pytest.raises(ValueError, match="no cells selected"):
+        session.resample()
+    with pytest.raises(ValueError, match="outside"):
+        session.toggle((4, 0))
+    with pytest.raises(ValueError, match="latent grid"):
+        PickerSession(StyleGAN2Generator(16, **SMALL))
+
+
+def test_select_by_mask_and_difference_view(session):
+    mask = np.zeros((16, 16), dtype=bool)
+    mask[0:2, 5:7] = True  # touches cells (0, 1)
+    mask[15, 15] = True  # and (3, 3)
+    session.select_mask(mask)
+    assert session.selection == {(0, 1), (3, 3)}
+    assert session.last_change() is None
+    session.resample()
+    change = session.last_change()
+    assert change.heatmap.shape == (16, 16) and change.inside > 0
+    assert 0 < change.locality <= 1
+
+
+def test_rendering_is_cached_and_deterministic(session):
+    a = session.image()
+    assert a.dtype == np.uint8 and a.shape == (16, 16, 3)
+    assert np.array_equal(a, session.image())
+    same = PickerSession(session.G, seed=3)
+    assert np.array_equal(a, same.image())
+
+
+def test_save_regenerates_the_exact_image(session, tmp_path):
+    session.toggle((2, 2))
+    session.resample()
+    paths = session.save(tmp_path / "pick")
+    assert [p.suffix for p in paths] == [".png", ".npy", ".safetensors"]
+    assert np.array_equal(np.load(paths[1]), session.z.numpy())
+    torch.testing.assert_close(load_saved(paths[2], session.G), session.render(), rtol=0, atol=0)
+    other = SSNGenerator(16, grid=(2, 2), **SMALL)
+    with pytest.raises(ValueError, match="generator config"):
+        load_saved(paths[2], other)
+
+
+def test_widget_buttons_drive_the_session():
+    from ssnlib.widgets import BlockPicker
+
+    picker = BlockPicker(SSNGenerator(16, grid=(4, 4), **SMALL), seed=1, display_size=64)
+    assert len(picker.cell_buttons) == 16
+    before = picker.image.value
+    picker.resample_button.click()  # nothing selected: a message, no change
+    assert "no cells selected" in picker.status.value and picker.image.value == before
+    picker.cell_buttons[(1, 1)].value = True
+    picker.cell_buttons[(1, 2)].value = True
+    assert picker.session.selection == {(1, 1), (1, 2)}
+    picker.resample_button.click()
+    assert picker.image.value != before and picker.session.can_undo
+    picker.diff_toggle.value = True
+    assert picker.diff_image.layout.display == "" and "inside selection" in picker.diff_label.value
+    picker.undo_button.click()
+    assert picker.image.value == before
+    picker.candidates_button.click()
+    assert len(picker.candidate_box.children) == 4
+    picker.candidate_box.children[0].children[1].click()
+    assert picker.session.position == 1 and picker.candidate_box.children == ()
+    picker.clear_button.click()
+    assert not any(b.value for b in picker.cell_buttons.values())
