@@ -14,6 +14,7 @@ from pathlib import Path
 
 import ipywidgets as W
 import numpy as np
+import torch
 from PIL import Image
 
 from .picker import PickerSession
@@ -22,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 SELECTED = "rgba(255, 40, 40, 0.38)"
 UNSELECTED = "rgba(0, 0, 0, 0)"
+SELECTED_BORDER = "2px solid rgb(255, 40, 40)"
+UNSELECTED_BORDER = "1px solid rgba(255, 255, 255, 0.35)"
 
 
 def png_bytes(pixels: np.ndarray, size: int | None = None, grid: tuple[int, int] | None = None) -> bytes:
@@ -66,7 +69,9 @@ def available_models(root: str | Path | None = None) -> dict[str, Path]:
 
 class BlockPicker(W.VBox):
     """The picker widget. `BlockPicker(G)` for a generator in memory, or
-    `BlockPicker(models=available_models())` to choose among trained runs."""
+    `BlockPicker(models=available_models())` to choose among trained runs. `segmenter` (e.g. the
+    procedural part network, `ssnlib.metrics.procnet.load_procnet()`) enables "select by part":
+    it needs `part_names` and `segment(images) -> (N, H, W)` part ids."""
 
     def __init__(self, G=None, models: dict[str, Path] | None = None, seed: int = 0, truncation_psi: float = 1.0,
                  display_size: int = 384, segmenter=None):
@@ -96,10 +101,11 @@ class BlockPicker(W.VBox):
         self.part_button = W.Button(description="Select part", icon="crosshairs")
         self.status = W.HTML()
         self.image = W.Image(format="png")
+        self.image.add_class("ssn-picker-image")
         self.diff_image = W.Image(format="png", layout=W.Layout(display="none"))
         self.diff_label = W.HTML()
         self.candidate_box = W.HBox()
-        self.cell_buttons: dict[tuple[int, int], W.ToggleButton] = {}
+        self.cell_buttons: dict[tuple[int, int], W.Button] = {}
         self.canvas = W.GridBox()
 
         self.model_choice.observe(lambda _: self._load_model(), names="value")
@@ -145,13 +151,13 @@ class BlockPicker(W.VBox):
         cell_w, cell_h = self.display_size // gw, self.display_size // gh
         self.cell_buttons = {}
         for r, c in self.session.grid.cells():
-            button = W.ToggleButton(value=False, tooltip=f"cell ({r},{c})",
-                                    layout=W.Layout(grid_area=f"{r + 1} / {c + 1} / {r + 2} / {c + 2}",
-                                                    width="auto", height="auto", margin="0",
-                                                    border="1px solid rgba(255,255,255,0.35)"))
+            button = W.Button(tooltip=f"cell ({r},{c})",
+                              layout=W.Layout(grid_area=f"{r + 1} / {c + 1} / {r + 2} / {c + 2}",
+                                              width="auto", height="auto", margin="0",
+                                              border=UNSELECTED_BORDER))
             button.style.button_color = UNSELECTED
             button.add_class(f"ssn-cell-{r}-{c}")
-            button.observe(lambda change, cell=(r, c): self._toggle(cell, change["new"]), names="value")
+            button.on_click(lambda _, cell=(r, c): self.toggle(cell))
             self.cell_buttons[(r, c)] = button
         self.image.layout = W.Layout(grid_area=f"1 / 1 / {gh + 1} / {gw + 1}", width="100%", height="100%")
         self.canvas.children = [self.image, *self.cell_buttons.values()]
@@ -187,10 +193,10 @@ class BlockPicker(W.VBox):
             return
         self._refresh()
 
-    def _toggle(self, cell: tuple[int, int], selected: bool) -> None:
-        if (cell in self.session.selection) != selected:
-            self.session.toggle(cell)
-        self.cell_buttons[cell].style.button_color = SELECTED if selected else UNSELECTED
+    def toggle(self, cell: tuple[int, int]) -> None:
+        """What a click on a cell does: flip its selection."""
+        self.session.toggle(cell)
+        self._sync_buttons()
         self.status.value = self.session.describe()
 
     def _set_psi(self) -> None:
@@ -222,8 +228,9 @@ class BlockPicker(W.VBox):
         if self.segmenter is None or not self.part_choice.value:
             self.status.value = "<b>no part segmenter for this model</b>"
             return
-        parts = self.segmenter.segment_image(self.session.render())
-        mask = parts == self.segmenter.part_names.index(self.part_choice.value)
+        with torch.no_grad():
+            parts = self.segmenter.segment(self.session.render())[0]
+        mask = (parts == self.segmenter.part_names.index(self.part_choice.value)).cpu()
         if not mask.any():
             self.status.value = f"<b>no '{self.part_choice.value}' pixels in this image</b>"
             return
@@ -240,9 +247,8 @@ class BlockPicker(W.VBox):
     def _sync_buttons(self) -> None:
         for cell, button in self.cell_buttons.items():
             selected = cell in self.session.selection
-            if button.value != selected:
-                button.value = selected
             button.style.button_color = SELECTED if selected else UNSELECTED
+            button.layout.border = SELECTED_BORDER if selected else UNSELECTED_BORDER
 
     def _refresh(self) -> None:
         s = self.session

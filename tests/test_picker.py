@@ -105,8 +105,9 @@ def test_widget_buttons_drive_the_session():
     before = picker.image.value
     picker.resample_button.click()  # nothing selected: a message, no change
     assert "no cells selected" in picker.status.value and picker.image.value == before
-    picker.cell_buttons[(1, 1)].value = True
-    picker.cell_buttons[(1, 2)].value = True
+    picker.cell_buttons[(1, 1)].click()
+    picker.cell_buttons[(1, 2)].click()
+    assert picker.cell_buttons[(1, 1)].style.button_color != picker.cell_buttons[(0, 0)].style.button_color
     assert picker.session.selection == {(1, 1), (1, 2)}
     picker.resample_button.click()
     assert picker.image.value != before and picker.session.can_undo
@@ -119,4 +120,23 @@ def test_widget_buttons_drive_the_session():
     picker.candidate_box.children[0].children[1].click()
     assert picker.session.position == 1 and picker.candidate_box.children == ()
     picker.clear_button.click()
-    assert not any(b.value for b in picker.cell_buttons.values())
+    assert picker.session.selection == set()
+    assert len({b.style.button_color for b in picker.cell_buttons.values()}) == 1
+
+
+def test_select_by_part_uses_the_segmenter():
+    from ssnlib.widgets import SELECTED, BlockPicker
+
+    class TopHalfHair:
+        part_names = ("face/background", "face/hair")
+
+        def segment(self, images):
+            parts = torch.zeros(images.shape[0], *images.shape[2:], dtype=torch.long)
+            parts[:, :3] = 1  # hair in the top 3 rows: the top row of cells
+            return parts
+
+    picker = BlockPicker(SSNGenerator(16, grid=(4, 4), **SMALL), segmenter=TopHalfHair(), display_size=64)
+    picker.part_choice.value = "face/hair"
+    picker.part_button.click()
+    assert picker.session.selection == {(0, 0), (0, 1), (0, 2), (0, 3)}
+    assert {picker.cell_buttons[(0, c)].style.button_color for c in range(4)} == {SELECTED}
