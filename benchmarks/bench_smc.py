@@ -53,24 +53,33 @@ def bench_normalizer(device: str, batch: int, repeats: int) -> None:
 
 
 def bench_generators(device: str, batch: int, resolution: int, repeats: int) -> None:
+    """Forward + backward of each generator; repeats interleave the models so that a busy machine
+    slows them alike, and the median is reported."""
     print(f"\n## generator forward + backward, {resolution}×{resolution}, batch {batch}, channel_base 16384")
-    print("| generator | time (s) | ratio |")
+    print("| generator | median time (s) | ratio to StyleGAN2 |")
     print("|---|---|---|")
-    results = {}
-    for name, make in (("StyleGAN2", lambda: StyleGAN2Generator(resolution)),
-                       ("SSN 4×4 (smc, interior)", lambda: SSNGenerator(resolution, grid=(4, 4))),
-                       ("SSN 8×8 (smc, paper border)", lambda: SSNGenerator(resolution, grid=(8, 8), border="paper"))):
-        G = make().to(device)
+    models = {"StyleGAN2": StyleGAN2Generator(resolution),
+              "SSN 4×4 (smc, interior)": SSNGenerator(resolution, grid=(4, 4)),
+              "SSN 8×8 (smc, paper border)": SSNGenerator(resolution, grid=(8, 8), border="paper")}
+    steps = {}
+    for name, G in models.items():
+        G = G.to(device)
         z = G.sample_z(batch, torch.Generator().manual_seed(0), device=device)
 
-        def step():
+        def step(G=G, z=z):
             G.zero_grad(set_to_none=True)
             G(z, noise_mode="random").square().mean().backward()
 
-        results[name] = timed(step, device, repeats)
-        base = results["StyleGAN2"]
-        print(f"| {name} | {results[name]:.3f} | {results[name] / base:.2f}× |")
-        del G
+        step()  # warm-up
+        steps[name] = step
+    times = {name: [] for name in models}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            times[name].append(timed(step, device, 1))
+    base = sorted(times["StyleGAN2"])[repeats // 2]
+    for name, values in times.items():
+        median = sorted(values)[repeats // 2]
+        print(f"| {name} | {median:.3f} | {median / base:.2f}× |")
 
 
 def main() -> None:
