@@ -75,7 +75,13 @@ def bench_generators(device: str, batch: int, resolution: int, repeats: int) -> 
     times = {name: [] for name in models}
     for _ in range(repeats):
         for name, step in steps.items():
-            times[name].append(timed(step, device, 1))
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            step()
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - start)
     base = sorted(times["StyleGAN2"])[repeats // 2]
     for name, values in times.items():
         median = sorted(values)[repeats // 2]
@@ -89,11 +95,13 @@ def main() -> None:
     parser.add_argument("--normalizer-batch", type=int, default=1)
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-normalizer", action="store_true")
     args = parser.parse_args()
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
     print(f"# ssnlib benchmark — torch {torch.__version__}, {args.device} ({device_name}), "
           f"{torch.get_num_threads()} threads")
-    bench_normalizer(args.device, args.normalizer_batch, args.repeats)
+    if not args.skip_normalizer:
+        bench_normalizer(args.device, args.normalizer_batch, args.repeats)
     bench_generators(args.device, args.batch, args.resolution, args.repeats)
 
 
