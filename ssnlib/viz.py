@@ -36,3 +36,11 @@ def save_image_grid(images: torch.Tensor, path: str | Path, ncol: int | None = N
     """Write an image grid as PNG, atomically."""
     grid = Image.fromarray(image_grid(images, ncol))
     atomic_write(path, lambda tmp: grid.save(tmp, format="PNG"))
+
+
+def difference_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-pixel |a − b| averaged over RGB: (N, 3, H, W) twice → (N, H, W) float (images in [-1, 1])."""
+    if a.shape != b.shape or a.ndim != 4 or a.shape[1] != 3:
+        raise ValueError(f"expected two image batches (N, 3, H, W) of one shape, got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    return (a.detach().float().cpu() - b.detach().float().cpu()).abs().mean(1)

@@ -376,6 +376,7 @@ def test_failed_download_is_reported_not_swallowed(offline):
         raise URLError("offline")
 
     offline.setattr(tf_inception, "load_state_dict_from_url", no_network)
+    offline.delenv("SSNLIB_OFFLINE", raising=False)  # let the (mocked, network-free) download be tried
     with pytest.raises(MissingWeightsError, match="download failed: .*offline") as err:
         inception_feature_extractor(allow_download=True)
     assert "SSNLIB_INCEPTION_WEIGHTS" in str(err.value)
