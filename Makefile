@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 
 # Unit tests, then every notebook under nbval at the `ci` preset.
 test: venv
-	OMP_NUM_THREADS=1 SSNLIB_PRESET=ci $(PY) -m pytest tests notebooks --nbval-lax --sanitize-with notebooks/nbval_sanitize.cfg
+	OMP_NUM_THREADS=1 SSNLIB_PRESET=ci $(PY) -m pytest tests notebooks --nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 # Run every notebook with papermill: executed copies in results/$(PRESET)/, tables in
 # results/$(PRESET)/, figures in figures/$(PRESET)/, then results/$(PRESET)/summary.md.

@@ -92,6 +92,8 @@ def _generate_fn(G, settings: EvalSettings):
 
 
 def _fd(G, settings: EvalSettings, extractor_name: str) -> float:
+    from .metrics import procnet  # noqa: F401 — registers the "procnet" feature extractor
+
     dataset = open_dataset(settings.dataset, settings.resolution, length=settings.n_fd, seed=settings.dataset_seed)
     key = f"{Path(settings.dataset).name}-seed{settings.dataset_seed}"
     return compute_fid(_generate_fn(G, settings), dataset, settings.n_fd, settings.n_fd, settings.batch_size,

@@ -536,6 +536,11 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Trainer:
     """Train until `config.kimg`; returns the trainer (`.out` is the run directory).
 
     `resume`: a checkpoint file, or a run directory (its latest checkpoint)."""
+    with torch.enable_grad():  # callers (notebooks) may have turned autograd off globally
+        return _train(config, resume)
+
+
+def _train(config: TrainConfig, resume: str | Path | None) -> Trainer:
     env = setup_distributed(config.device)
     resume_path = None
     if resume is not None:

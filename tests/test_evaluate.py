@@ -49,3 +49,9 @@ def test_stylegan2_has_no_distortion_and_unknown_metrics_are_named():
     with pytest.raises(ValueError, match="unknown metrics \\['fidelity'\\]"):
         parse_metrics("fid,fidelity")
     assert "FD-proc" in format_table({"fd_proc": 12.5}) and "FID" not in format_table({"fd_proc": 12.5})
+
+
+def test_proxy_metrics_run_with_the_shipped_procedural_network(run_dir):
+    results = evaluate_run(run_dir, ["fd_proc", "ppl_proc"], n_fd=16, n_ppl=8, batch_size=8)
+    assert results["fd_proc"] > 0 and results["ppl_proc"] > 0
+    assert "FD-proc" in format_table(results) and "PPL-proc" in format_table(results)
