@@ -1,0 +1,206 @@
+"""Table builders (columns, paper numbers), claim verdict rules and plots, on stand-in models and
+fixed metric values: no training and no feature network."""
+
+import math
+
+import matplotlib
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+from ssnlib import paper, plots, tables  # noqa: E402
+from ssnlib.evaluate import EvalSettings  # noqa: E402
+from ssnlib.experiments import ModelZoo  # noqa: E402
+
+SETTINGS = EvalSettings.from_preset("ci", dataset="faces", resolution=16)
+
+
+class Stub:
+    """A stand-in generator: the numbers a monkeypatched evaluation returns for it."""
+
+    def __init__(self, grid, **numbers):
+        if grid is not None:
+            self.grid = grid
+        self.numbers = numbers
+
+
+def fake_evaluate(G, metrics, settings):
+    out = {}
+    for name in metrics:
+        if name == "distortion":
+            for c in tables.BLOCK_COLUMNS:
+                out[c] = G.numbers.get(c, math.nan)
+        else:
+            out[name] = G.numbers[name]
+    return out
+
+
+def numbers(quality, path_length, distortion=math.nan, **extra):
+    both = {"fd_proc": quality, "fid": quality, "ppl_proc": path_length, "ppl": path_length}
+    block = {"distortion": distortion, "distortion_se": 0.1 * distortion, "in_block": 0.5, "in_block_se": 0.01,
+             "locality": 0.6, "locality_se": 0.01}
+    return {**both, **block, **extra}
+
+
+@pytest.fixture()
+def zoo(monkeypatch):
+    """A real ci ModelZoo whose models are stubs: distortion 0.03 / (1 + λD), quality 10 (1 + λD / 100)."""
+    monkeypatch.setattr(tables, "evaluate_generator", fake_evaluate)
+    zoo = ModelZoo("ci", "faces")
+
+    def ssn(lambda_d=0.0, pl_kind="plain", pl_weight=None):
+        if pl_kind == "low_distortion":
+            return Stub((4, 4), **numbers(30.0, 5.0, 0.001 * pl_weight))
+        return Stub((4, 4), **numbers(10 * (1 + lambda_d / 100), 10 / (1 + lambda_d), 0.03 / (1 + lambda_d)))
+
+    monkeypatch.setattr(zoo, "ssn", ssn)
+    monkeypatch.setattr(zoo, "stylegan2", lambda: Stub(None, **numbers(14.0, 12.0)))
+    return zoo
+
+
+def test_paper_numbers_are_the_papers():
+    assert paper.TABLE1["faces"]["stylegan2"] == {"fid": 19.76, "ppl": 137.33, "resampling": False}
+    assert paper.TABLE1["churches"]["ssn"]["fid"] == 8.68 and paper.TABLE1["churches"]["ssn"]["ppl"] == 282.75
+    assert paper.TABLE2[100] == {"fid": 15.24, "ppl": 83, "distortion": 0.0043}
+    assert paper.TABLE2[10000]["fid"] == 128.99 and paper.TABLE2[1000]["distortion"] == 0.0004
+    assert math.isnan(paper.table2_paper(None)["distortion"]) and paper.table2_paper(None)["fid"] == 19.76
+    assert paper.table2_paper(100.0)["ppl"] == 83 and math.isnan(paper.table2_paper(5)["fid"])
+    assert (paper.APPENDIX_B_GAMMA_PLUS, paper.APPENDIX_B_GAMMA_MINUS) == (1.0, 0.1)
+    assert paper.APPENDIX_B_WEIGHTS == (200000, 20000, 2000, 200, 20, 2)
+
+
+def test_table1_columns_and_resampling(zoo):
+    t1 = tables.table1({"faces": zoo}, {"faces": SETTINGS})
+    assert list(t1.columns) == ["dataset", "model", "fd_proc", "ppl_proc", "resampling", "paper_fid", "paper_ppl"]
+    assert list(t1["resampling"]) == ["✗", "✓"] and list(t1["paper_fid"]) == [19.76, 12.24]
+    assert list(t1["fd_proc"]) == [14.0, 10.0]
+
+
+def test_proxy_columns_are_never_named_fid_or_ppl(zoo):
+    t2 = tables.table2(zoo, [0, 100], SETTINGS)
+    assert {"fid", "ppl"}.isdisjoint(t2.columns)
+    assert {"fd_proc", "ppl_proc", "paper_fid", "paper_ppl"} <= set(t2.columns)
+    canonical = tables.table2(zoo, [0, 100], SETTINGS, metrics=("fid", "ppl"))
+    assert {"fid", "ppl"} <= set(canonical.columns) and "fd_proc" not in canonical.columns
+    assert tables.default_metrics("paper") == ("fid", "ppl") and tables.default_metrics("ci") == ("fd_proc", "ppl_proc")
+    with pytest.raises(ValueError, match="quality, path length"):
+        tables.table2(zoo, [0], SETTINGS, metrics=("ppl", "fid"))
+
+
+def test_table2_columns_rows_and_paper_numbers(zoo):
+    t2 = tables.table2(zoo, [0, 100, 10000], SETTINGS)
+    assert list(t2.columns) == ["model", "lambda_d", "train_kimg", "fd_proc", "ppl_proc", *tables.BLOCK_COLUMNS,
+                                "paper_fid", "paper_ppl", "paper_distortion"]
+    assert list(t2["train_kimg"]) == pytest.approx([0.2, 0.2, 0.3, 0.3])  # ci: 0.2 kimg base + 0.1 kimg fine-tunes
+    assert list(t2["model"]) == ["stylegan2", "ssn", "ssn", "ssn"] and math.isnan(t2["lambda_d"][0])
+    assert t2["paper_distortion"].iloc[2] == 0.0043 and t2["paper_fid"].iloc[0] == 19.76
+    assert t2["distortion"].iloc[2] == pytest.approx(0.03 / 101)
+
+
+def test_appendix_b_table_records_gammas(zoo):
+    tb = tables.appendix_b(zoo, [2, 20], SETTINGS, lambdas=[0, 100])
+    assert list(tb["regularizer"]) == ["lambda_d", "lambda_d", "eq15", "eq15"]
+    assert list(tb["weight"]) == [0, 100, 2, 20]
+    gammas = tb.loc[tb.regularizer == "eq15", ["gamma_plus", "gamma_minus"]].drop_duplicates()
+    assert gammas.values.tolist() == [[1.0, 0.1]]
+
+
+def t2_table(rows, baseline=(14.0, 12.0)):
+    """A Table 2 from (λD, quality, ppl, distortion) tuples, plus a baseline row."""
+    data = [{"model": "stylegan2", "lambda_d": math.nan, "fd_proc": baseline[0], "ppl_proc": baseline[1],
+             **{c: math.nan for c in tables.BLOCK_COLUMNS}}]
+    for lam, q, p, d in rows:
+        data.append({"model": "ssn", "lambda_d": float(lam), "fd_proc": q, "ppl_proc": p, "distortion": d,
+                     "distortion_se": 0.01 * d, "in_block": 0.5, "in_block_se": 0.01, "locality": 0.6,
+                     "locality_se": 0.01})
+    return pd.DataFrame(data)
+
+
+def test_lambda100_rule():
+    meets = tables.lambda100_claim(t2_table([(0, 10.0, 9, 0.03), (100, 14.0, 5, 0.005)]))  # ÷6 at ×1.4
+    assert meets.verdict == "reproduced" and "÷6" in meets.reason and "×1.40" in meets.reason
+    weaker = tables.lambda100_claim(t2_table([(0, 10.0, 9, 0.03), (100, 25.0, 5, 0.01)]))  # ÷3 at ×2.5
+    assert weaker.verdict == "partly"
+    fails = tables.lambda100_claim(t2_table([(0, 10.0, 9, 0.03), (100, 40.0, 5, 0.005)]))  # ÷6 at ×4
+    assert fails.verdict == "not reproduced" and "×4.00" in fails.reason
+    noisy = t2_table([(0, 10.0, 9, 0.03), (100, 11.0, 5, 0.003)])
+    noisy.loc[noisy.lambda_d == 0, "distortion_se"] = 0.02  # a ÷10 cut inside two standard errors
+    assert tables.lambda100_claim(noisy).verdict == "not reproduced"
+    assert tables.lambda100_claim(t2_table([(0, 10.0, 9, 0.03)])).verdict == "not measured"
+
+
+def test_baseline_ppl_and_tradeoff_rules():
+    paper_like = t2_table([(lam, r["fid"], r["ppl"], r["distortion"])
+                           for lam, r in paper.TABLE2.items() if lam is not None], baseline=(19.76, 137))
+    claims = {c.claim: c for c in tables.table2_claims(paper_like)}
+    assert all(c.verdict == "reproduced" for c in claims.values()), claims  # the paper's own numbers pass
+    assert "ρ(λD, PPL-proc) = -0.94" in claims[paper.CLAIMS["table2_ppl"]].reason
+    tiny_fall = t2_table([(0, 10.0, 5.0, 0.03), (10, 11.0, 4.95, 0.02), (100, 12.0, 4.9, 0.01)])
+    assert tables.ppl_trend_claim(tiny_fall).verdict == "not reproduced"  # ρ = −1 but a 2 % fall: noise
+    rising = t2_table([(0, 10.0, 5, 0.03), (10, 11.0, 6, 0.02), (100, 12.0, 7, 0.01)], baseline=(12.4, 7.2))
+    assert tables.ppl_trend_claim(rising).verdict == "not reproduced"
+    assert tables.baseline_claim(rising).verdict == "not reproduced"  # both only 3 % lower: within the margin
+    assert tables.baseline_claim(t2_table([(100, 10.0, 5, 0.01)], baseline=(11.5, 4))).verdict == "partly"
+    assert tables.tradeoff_claim(rising).verdict == "reproduced"  # distortion ÷3, FD-proc +20 %
+    flat_quality = t2_table([(0, 10.0, 5, 0.03), (10, 9.0, 4, 0.02), (100, 9.5, 3, 0.01)])
+    assert tables.tradeoff_claim(flat_quality).verdict == "partly"  # distortion falls, quality does not worsen
+    assert tables.tradeoff_claim(t2_table([(0, 10.0, 5, 0.03), (100, 12.0, 3, 0.01)])).verdict == "not measured"
+
+
+def test_lambda_choice_follows_the_papers_reasoning():
+    paper_like = t2_table([(lam, r["fid"], r["ppl"], r["distortion"])
+                           for lam, r in paper.TABLE2.items() if lam is not None])
+    rel = tables.relative_to_unregularized(paper_like)
+    assert rel["distortion_cut"].tolist() == pytest.approx(rel["paper_distortion_cut"].tolist())
+    assert rel.set_index("lambda_d").loc[100.0, "quality_cost"] == pytest.approx(15.24 / 12.24)
+    assert tables.choose_lambda(paper_like) == 100.0  # the paper's own numbers give the paper's choice
+    assert tables.choose_lambda(paper_like, min_cut=1.5, max_cost=1.1) == 10.0
+    assert tables.choose_lambda(paper_like, min_cut=10) is None  # no λD within ×1.5 FID cuts ÷10
+    assert tables.choose_lambda(t2_table([(0, 10.0, 5, 0.03), (100, 20.0, 4, 0.01)])) is None
+
+
+def test_table1_rule():
+    def t1(ratio_faces, ratio_churches, ssn_mark="✓"):
+        rows = []
+        for dataset, ratio in (("faces", ratio_faces), ("churches", ratio_churches)):
+            rows += [{"dataset": dataset, "model": "stylegan2", "fd_proc": 10.0, "ppl_proc": 1.0, "resampling": "✗"},
+                     {"dataset": dataset, "model": "ssn", "fd_proc": 10.0 * ratio, "ppl_proc": 1.0,
+                      "resampling": ssn_mark}]
+        return pd.DataFrame(rows)
+
+    assert tables.table1_claim(t1(0.9, 1.4)).verdict == "reproduced"
+    assert tables.table1_claim(t1(0.9, 2.5)).verdict == "partly"
+    fails = tables.table1_claim(t1(3.5, 1.0))
+    assert fails.verdict == "not reproduced" and "×3.50" in fails.reason and "FD-proc" in fails.ours
+    assert tables.table1_claim(t1(1.0, 1.0, ssn_mark="✗")).verdict == "not reproduced"
+
+
+def test_appendix_b_rule():
+    def tb(eq15_points):
+        rows = [{"regularizer": "lambda_d", "weight": lam, "fd_proc": q, "ppl_proc": 1.0, "distortion": d,
+                 "distortion_se": 0.0, "in_block": 0.5} for lam, q, d in ((0, 10.0, 0.03), (100, 15.0, 0.004),
+                                                                         (10000, 100.0, 0.0001))]
+        rows += [{"regularizer": "eq15", "weight": w, "fd_proc": q, "ppl_proc": 1.0, "distortion": d,
+                  "distortion_se": 0.0, "in_block": 0.5} for w, q, d in eq15_points]
+        return pd.DataFrame(rows)
+
+    # distortion 0.01: the curve's best at ≤ 0.01 is λD 100's 15; 14 is within 10 %, 12 beats it
+    assert tables.frontier_quality(tb([]), "fd_proc", 0.01) == 15.0
+    assert tables.frontier_quality(tb([]), "fd_proc", 0.00001) == 100.0  # below the curve: its lowest-distortion model
+    assert tables.appendix_b_claim(tb([(2, 14.0, 0.01), (20, 200.0, 0.00001)])).verdict == "reproduced"
+    beaten = tables.appendix_b_claim(tb([(2, 12.0, 0.01)]))
+    assert beaten.verdict == "not reproduced" and "weight(s) 2" in beaten.reason and "+20%" in beaten.reason
+    assert tables.appendix_b_claim(tb([])).verdict == "not measured"
+
+
+def test_figures_draw_both_series(zoo):
+    t2 = tables.table2(zoo, [0, 100, 10000], SETTINGS)
+    fig = plots.figure5(t2)
+    ours, theirs = fig.axes
+    assert ours.get_xscale() == "log" and "FD-proc" in ours.get_ylabel() and "FID" in theirs.get_ylabel()
+    assert [t.get_text() for t in ours.texts] == ["0", "100", "10000"] and len(theirs.texts) == 6
+    tb = tables.appendix_b(zoo, [2, 20], SETTINGS, lambdas=[0, 100])
+    fig = plots.appendix_b_figure(tb)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0", "100", "2", "20"]  # λD curve, then eq. 15 weights
+    assert "γ+ = 1, γ− = 0.1" in fig._suptitle.get_text()
