@@ -43,7 +43,6 @@ import pandas as pd
 
 from . import paper
 from .evaluate import LABELS, EvalSettings, evaluate_generator
-from .metrics import procnet  # noqa: F401  (registers the "procnet" feature extractor that fd_proc asks for)
 from .reporting import Claim
 
 logger = logging.getLogger(__name__)

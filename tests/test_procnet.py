@@ -26,15 +26,14 @@ from ssnlib.metrics.procnet import (
 from ssnlib.serialization import save_tensors
 
 N = 200
-# held-out accuracy of the shipped weights (1000 images per dataset, metadata) minus a margin
+# held-out accuracy of the shipped weights minus a margin; measured on 1000 images per dataset
+# (metadata "held_out_metrics", 32 px / 64 px): eye colour .971 / .994, glasses .997 / .997,
+# n_towers .999 / 1.0, style 1.0 / 1.0, hair colour .913 / .916, n_trees .836 / .829
 MIN_ACCURACY = {
-    "acc/domain": 0.99,
-    "acc/face/glasses": 0.9,
-    "acc/face/eye_color": 0.9,
-    "acc/face/skin_tone": 0.9,
-    "acc/church/style": 0.95,
-    "acc/church/n_towers": 0.9,
-    "acc/church/sky": 0.95,
+    "domain": 0.99, "face/glasses": 0.96, "face/eye_color": 0.93, "face/expression": 0.95,
+    "face/hair_style": 0.95, "face/hair_color": 0.88, "face/skin_tone": 0.97, "face/background": 0.97,
+    "church/style": 0.97, "church/n_towers": 0.97, "church/roof": 0.95, "church/sky": 0.97,
+    "church/ground": 0.97, "church/clouds": 0.9, "church/n_trees": 0.75,
 }
 
 
@@ -92,11 +91,12 @@ def test_registered_extractor_is_labelled_fd_procnet():
 @pytest.mark.parametrize("resolution", [32, 64])
 def test_held_out_attribute_accuracy(net, resolution):
     metrics = evaluate_procnet(net, n=N, resolutions=(resolution,))[f"{resolution}px"]
+    assert set(MIN_ACCURACY) == set(net.heads)
     for name, low in MIN_ACCURACY.items():
-        assert metrics[name] >= low, (name, metrics[name])
-    for domain in ("face", "church"):
-        assert metrics[f"{domain}/seg_pixel_acc"] >= 0.9
-        assert metrics[f"{domain}/seg_miou"] >= 0.6
+        assert metrics[f"acc/{name}"] >= low, (name, metrics[f"acc/{name}"])
+    for domain in ("face", "church"):  # measured: pixel accuracy .957–.974, mIoU .753–.877
+        assert metrics[f"{domain}/seg_pixel_acc"] >= 0.93
+        assert metrics[f"{domain}/seg_miou"] >= 0.7
 
 
 @pytest.mark.parametrize("resolution", [16, 48, 64, 128])
@@ -129,19 +129,26 @@ def test_bad_inputs_are_rejected(net):
 # ---------------------------------------------------------------- FD-procnet
 
 
-def test_fd_procnet_separates_datasets_and_matches_direct_computation(net):
-    n = 500  # FD's small-sample bias ∝ 1/n: faces vs faces is ≈ 61 at n = 200, 26 at 500, 12 at 1000
+def test_fd_procnet_separates_datasets(net):
+    n = 400  # FD's small-sample bias ∝ 1/n: faces vs faces is ≈ 61 at n = 200, 26 at 500, 12 at 1000
     faces = render(ProceduralFaces, 32, 2 * n)
     churches = render(ProceduralChurches, 32, n)
     extractor = get_feature_extractor("procnet")
     stats = {name: compute_feature_stats(iter(x.split(100)), extractor, n, progress=False)
              for name, x in (("a", faces[:n]), ("b", faces[n:]), ("c", churches))}
     same, different = fid_from_stats(stats["a"], stats["b"]), fid_from_stats(stats["a"], stats["c"])
-    assert different > 20 * same, (same, different)  # measured: 27 vs 1022
+    assert different > 20 * same, (same, different)  # measured: 32 vs 1040
+
+
+def test_fd_procnet_through_feature_stats_equals_direct_computation(net, faces64):
+    a, b = faces64[:100], faces64[100:]
+    extractor = get_feature_extractor("procnet")
+    via_stats = fid_from_stats(*(compute_feature_stats(iter(x.split(30)), extractor, 100, progress=False)
+                                 for x in (a, b)))
     with torch.no_grad():
-        fa, fb = net.features(faces[:n]).double().numpy(), net.features(faces[n:]).double().numpy()
+        fa, fb = net.features(a).double().numpy(), net.features(b).double().numpy()
     direct = frechet_distance(fa.mean(0), np.cov(fa, rowvar=False), fb.mean(0), np.cov(fb, rowvar=False))
-    assert same == pytest.approx(direct, rel=1e-6)
+    assert via_stats == pytest.approx(direct, rel=1e-6)
 
 
 # ---------------------------------------------------------------- perceptual distance
@@ -151,11 +158,14 @@ def test_perceptual_distance_zero_on_identity_and_grows_with_noise(net, faces64)
     x = faces64[:8]
     assert torch.equal(proc_perceptual_distance(x, x, net), torch.zeros(8))
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
-    d = torch.stack([proc_perceptual_distance(x, (x + s * noise).clamp(-1, 1), net) for s in (0.02, 0.05, 0.1, 0.2, 0.4)])
+    sigmas = (0.02, 0.05, 0.1, 0.2, 0.4)
+    d = torch.stack([proc_perceptual_distance(x, (x + s * noise).clamp(-1, 1), net) for s in sigmas])
     assert (d[0] > 0).all() and (d.diff(dim=0) > 0).all()
     y = x.clone().requires_grad_(True)
-    proc_perceptual_distance(x, (y + 0.1 * noise).clamp(-1, 1), net).sum().backward()
-    assert y.grad.abs().sum() > 0
+    black = torch.full_like(x, -1.0).requires_grad_(True)
+    loss = proc_perceptual_distance(x, (y + 0.1 * noise).clamp(-1, 1), net) + proc_perceptual_distance(x, black, net)
+    loss.sum().backward()
+    assert y.grad.abs().sum() > 0 and torch.isfinite(y.grad).all() and torch.isfinite(black.grad).all()
 
 
 def test_perceptual_distance_checks_shapes(net):
@@ -177,22 +187,24 @@ def left_of_face(segmentation: np.ndarray) -> np.ndarray:
 def test_face_consistency_high_on_real_and_flags_edits(net, resolution):
     ds = ProceduralFaces(resolution, length=N, seed=HELD_OUT_SEED)
     images, labels, seg = ds.render_batch(range(N))
-    left = left_of_face(seg)[..., None]
     real = face_consistency(as_images(images), net)
     assert real["rates"]["eye_colour_match"] >= 0.97 and real["rates"]["glasses_consistent"] >= 0.97
+    assert real["rates"]["eyes_detected"] == 1.0
 
-    # the same faces with another iris colour, composited onto the left half: one eye recoloured
+    # the first 100 faces with another iris colour, composited onto the left half: one eye recoloured
+    edit = range(100)
+    left = left_of_face(seg[:100])[..., None]
     with mock.patch.object(faces_module, "IRIS", np.roll(faces_module.IRIS, 1, axis=0)):
-        recoloured, _, _ = ds.render_batch(range(N))
-    edited = face_consistency(as_images(np.where(left, recoloured, images)), net)
+        recoloured, _, _ = ds.render_batch(edit)
+    edited = face_consistency(as_images(np.where(left, recoloured, images[:100])), net)
     flagged = 1 - edited["rates"]["eye_colour_match"]
-    assert flagged >= (0.8 if resolution >= 64 else 0.15), flagged
+    assert flagged >= (0.8 if resolution >= 64 else 0.15), flagged  # an iris is about a pixel at 32 px
 
     # glasses erased on the left side only
-    with_glasses = labels["glasses"] == 1
+    with_glasses = labels["glasses"][:100] == 1
     with mock.patch.object(faces_module, "_glasses", lambda *args, **kwargs: None):
-        bare, _, _ = ds.render_batch(range(N))
-    half = np.where(left, bare, images)[with_glasses]
+        bare, _, _ = ds.render_batch(edit)
+    half = np.where(left, bare, images[:100])[with_glasses]
     assert 1 - face_consistency(as_images(half), net)["rates"]["glasses_consistent"] >= 0.9
 
 

@@ -81,7 +81,8 @@ class ProcNet(nn.Module):
     ):
         super().__init__()
         heads = dict(HEADS if heads is None else heads)
-        part_attributes = {k: list(v) for k, v in (PART_ATTRIBUTES if part_attributes is None else part_attributes).items()}
+        part_attributes = PART_ATTRIBUTES if part_attributes is None else part_attributes
+        part_attributes = {k: list(v) for k, v in part_attributes.items()}
         unknown = [k for k, parts in part_attributes.items() if k not in heads or not set(parts) <= set(part_names)]
         if unknown:
             raise ValueError(f"part_attributes {unknown} name unknown heads or parts")
@@ -197,10 +198,9 @@ def proc_perceptual_distance(x: torch.Tensor, y: torch.Tensor, net: ProcNet | No
     net = shipped_procnet() if net is None else net
     fx, fy = net.multiscale_features(x), net.multiscale_features(y)
     total = x.new_zeros(x.shape[0])
-    for a, b in zip(fx, fy):
-        a = a / (a.square().sum(1, keepdim=True).sqrt() + 1e-10)
-        b = b / (b.square().sum(1, keepdim=True).sqrt() + 1e-10)
-        total = total + (a - b).square().sum(1).mean(dim=(1, 2))
+    for a, b in zip(fx, fy):  # F.normalize: a zero feature vector (after ReLU) gets a zero gradient, not NaN
+        diff = F.normalize(a, dim=1, eps=1e-10) - F.normalize(b, dim=1, eps=1e-10)
+        total = total + diff.square().sum(1).mean(dim=(1, 2))
     return total
 
 
@@ -377,7 +377,8 @@ def train_procnet(
     given). Steps cycle through `resolutions`; each batch is half faces, half churches.
     Returns (net, report) with report keys "losses", "held_out_metrics", "seconds"."""
     if batch_size < 2 or batch_size % 2 or steps < 1 or n_train < 1:
-        raise ValueError(f"need an even batch_size ≥ 2, steps ≥ 1, n_train ≥ 1; got {batch_size}, {steps}, {n_train}")
+        raise ValueError(f"need an even batch_size ≥ 2, steps ≥ 1 and n_train ≥ 1; "
+                         f"got {batch_size}, {steps}, {n_train}")
     for res in resolutions:
         if not MIN_RES <= res <= MAX_RES:
             raise ValueError(f"training resolution {res} outside {MIN_RES}–{MAX_RES}")
@@ -432,15 +433,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ssnlib.metrics.procnet", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train ProcNet and write its weights")
-    train.add_argument("--out", required=True, type=Path)
-    train.add_argument("--n-train", type=int, default=10000)
+    train.add_argument("--out", required=True, type=Path, help="weights file to write (.safetensors)")
+    train.add_argument("--n-train", type=int, default=10000, help="renders per dataset and resolution")
     train.add_argument("--resolutions", type=int, nargs="+", default=[32, 64])
     train.add_argument("--steps", type=int, default=1600)
-    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--batch-size", type=int, default=64, help="half faces, half churches")
     train.add_argument("--lr", type=float, default=2e-3)
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--n-held-out", type=int, default=1000)
-    train.add_argument("--threads", type=int, default=2)
+    train.add_argument("--n-held-out", type=int, default=1000, help="held-out images per dataset and resolution")
+    train.add_argument("--threads", type=int, default=2, help="torch CPU threads (recorded in the metadata)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
