@@ -22,9 +22,10 @@ def naive_sigma_sq(weight: torch.Tensor, style_map: torch.Tensor) -> torch.Tenso
     return F.conv2d(style_map.square(), weight.square(), padding=k // 2).mean((2, 3))
 
 
-def timed(fn, device: str, repeats: int) -> float:
-    """Median wall time of `fn()` over `repeats` runs after one warm-up."""
-    fn()
+def timed(fn, device: str, repeats: int, warmup: bool = True) -> float:
+    """Median wall time of `fn()` over `repeats` runs (after one warm-up run if `warmup`)."""
+    if warmup:
+        fn()
     times = []
     for _ in range(repeats):
         if device.startswith("cuda"):
@@ -75,13 +76,7 @@ def bench_generators(device: str, batch: int, resolution: int, repeats: int) -> 
     times = {name: [] for name in models}
     for _ in range(repeats):
         for name, step in steps.items():
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            step()
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(timed(step, device, 1, warmup=False))
     base = sorted(times["StyleGAN2"])[repeats // 2]
     for name, values in times.items():
         median = sorted(values)[repeats // 2]

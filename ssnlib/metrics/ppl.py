@@ -47,10 +47,10 @@ def path_length_distances(
     """The `n_samples` scaled distances D(g(w_t), g(w_{t+ε})) / ε² (before percentile filtering)."""
     if sampling not in ("end", "full"):
         raise ValueError(f"sampling must be 'end' or 'full', got {sampling!r}")
-    out = []
+    out, done = [], 0
     with tqdm(total=n_samples, desc="path length", disable=not progress, leave=False) as bar:
-        while sum(len(d) for d in out) < n_samples:
-            n = min(batch_size, n_samples - sum(len(d) for d in out))
+        while done < n_samples:
+            n = min(batch_size, n_samples - done)
             w0 = G.mapping(G.sample_z(n, generator, device=device))
             w1 = G.mapping(G.sample_z(n, generator, device=device))
             t = torch.rand(n, generator=generator, device=generator.device if generator else "cpu").to(w0)
@@ -62,6 +62,7 @@ def path_length_distances(
                 images = face_crop(images)
             a, b = images.chunk(2)
             out.append((distance(a, b).double() / epsilon**2).cpu().numpy())
+            done += n
             bar.update(n)
     return np.concatenate(out)
 
