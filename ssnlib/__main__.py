@@ -43,6 +43,14 @@ def _export(args: argparse.Namespace) -> None:
     logging.getLogger("ssnlib").info("wrote %s (load it with ssnlib.load)", out)
 
 
+def _ship(args: argparse.Namespace) -> None:
+    from .presets import get_preset
+    from .runs import ship_runs
+
+    written = ship_runs(get_preset(args.preset).name, args.runs, args.models)
+    print(f"{len(written)} generators, {sum(p.stat().st_size for p in written) / 1e6:.1f} MB")
+
+
 def _eval(args: argparse.Namespace) -> None:
     from .evaluate import evaluate_run, format_table, parse_metrics
 
@@ -87,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", help="output file (default: SOURCE.safetensors)")
     export.add_argument("--half", action="store_true", help="store fp16 tensors (half the size)")
     export.set_defaults(handler=_export)
+
+    ship = commands.add_parser("ship", help="copy every finished run of a preset to models/<preset>/ as fp16 "
+                                            "(what `make reproduce` loads instead of retraining)")
+    ship.add_argument("--preset")
+    ship.add_argument("--runs", help="runs root (default: $SSNLIB_RUNS or runs/)")
+    ship.add_argument("--models", help="models root (default: $SSNLIB_MODELS or models/)")
+    ship.set_defaults(handler=_ship)
 
     summary = commands.add_parser("summary", help="assemble results/<preset>/summary.md from the notebooks' claims")
     summary.add_argument("--preset")

@@ -16,21 +16,24 @@ FD-proc and PPL-proc are *proxies* for the offline presets, never reported under
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from .data import open_dataset
 from .metrics.distortion import distortion
-from .metrics.features import compute_feature_stats, compute_fid, dataset_feature_stats, get_feature_extractor
+from .metrics.features import (INCEPTION_NAME, compute_feature_stats, compute_fid_with_se, dataset_feature_stats,
+                               get_feature_extractor)
 from .metrics.frechet import kernel_inception_distance
 from .metrics.ppl import lpips_distance, perceptual_path_length
+from .metrics.procnet import PROCNET_NAME
 from .presets import get_preset
 from .serialization import atomic_write
 
@@ -91,17 +94,16 @@ def _generate_fn(G, settings: EvalSettings):
     return generate
 
 
-def _fd(G, settings: EvalSettings, extractor_name: str) -> float:
-    from .metrics import procnet  # noqa: F401 — registers the "procnet" feature extractor
-
+def _fd(G, settings: EvalSettings, extractor_name: str) -> tuple[float, float]:
+    """(Fréchet distance, bootstrap standard error) in the named feature space."""
     dataset = open_dataset(settings.dataset, settings.resolution, length=settings.n_fd, seed=settings.dataset_seed)
     key = f"{Path(settings.dataset).name}-seed{settings.dataset_seed}"
-    return compute_fid(_generate_fn(G, settings), dataset, settings.n_fd, settings.n_fd, settings.batch_size,
-                       get_feature_extractor(extractor_name), settings.stats_cache(), key)
+    return compute_fid_with_se(_generate_fn(G, settings), dataset, settings.n_fd, settings.n_fd, settings.batch_size,
+                               get_feature_extractor(extractor_name), settings.stats_cache(), key)
 
 
 def _kid(G, settings: EvalSettings) -> dict[str, float]:
-    extractor = get_feature_extractor("inception-v3-compat")
+    extractor = get_feature_extractor(INCEPTION_NAME)
     dataset = open_dataset(settings.dataset, settings.resolution, length=settings.n_fd, seed=settings.dataset_seed)
     key = f"{Path(settings.dataset).name}-seed{settings.dataset_seed}"
     real = dataset_feature_stats(dataset, extractor, settings.n_fd, settings.batch_size, settings.stats_cache(), key,
@@ -120,9 +122,9 @@ def evaluate_generator(G, metrics: list[str], settings: EvalSettings) -> dict[st
     for name in parse_metrics(metrics):
         logger.info("computing %s", name)
         if name == "fid":
-            results["fid"] = _fd(G, settings, "inception-v3-compat")
+            results["fid"], results["fid_se"] = _fd(G, settings, INCEPTION_NAME)
         elif name == "fd_proc":
-            results["fd_proc"] = _fd(G, settings, "procnet")
+            results["fd_proc"], results["fd_proc_se"] = _fd(G, settings, PROCNET_NAME)
         elif name == "kid":
             results.update(_kid(G, settings))
         elif name in ("ppl", "ppl_proc"):
@@ -139,7 +141,7 @@ def evaluate_generator(G, metrics: list[str], settings: EvalSettings) -> dict[st
                     return proc_perceptual_distance(a, b, net)
             out = perceptual_path_length(G, dist, settings.n_ppl, crop=settings.ppl_crop,
                                          batch_size=settings.batch_size, generator=_rng(settings), device=settings.device)
-            results[name] = out["ppl"]
+            results[name], results[f"{name}_se"] = out["ppl"], out["se"]
             results[f"{name}_n"] = out["n_samples"]
         elif name == "distortion":
             if not hasattr(G, "grid"):
@@ -148,6 +150,41 @@ def evaluate_generator(G, metrics: list[str], settings: EvalSettings) -> dict[st
             out = distortion(G, settings.n_distortion, batch_size=settings.batch_size, generator=_rng(settings),
                              device=settings.device)
             results.update(out)
+    return results
+
+
+EVAL_CACHE_VERSION = 1  # bump when a metric's definition changes: older cached numbers are then ignored
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()[:16]
+
+
+def evaluate_cached(source: str | Path, load: Callable[[], Any], metrics: list[str],
+                    settings: EvalSettings) -> dict[str, Any]:
+    """`evaluate_generator` with an on-disk cache (`<cache>/evals/`), one file per metric, keyed by
+    the generator file's content, the metric and the settings (not the device): notebooks that
+    measure the same model with the same settings (Table 2 and Appendix B) compute it once.
+    `load()` builds the generator from `source`, called only on a cache miss."""
+    source = Path(source)
+    if not source.is_file():
+        raise FileNotFoundError(f"generator file {source} does not exist")
+    fields = {k: v for k, v in asdict(settings).items() if k not in ("device", "cache_dir")}
+    key = _digest(source.read_bytes()) + "-" + _digest(json.dumps([EVAL_CACHE_VERSION, fields], sort_keys=True).encode())
+    folder = settings.stats_cache().parent / "evals"
+    results: dict[str, Any] = {}
+    G = None
+    for name in parse_metrics(metrics):
+        path = folder / f"{key}-{name}.json"
+        if path.is_file():
+            results.update(json.loads(path.read_text()))
+            logger.info("%s of %s loaded from %s", name, source.name, path)
+            continue
+        G = load() if G is None else G
+        fresh = evaluate_generator(G, [name], settings)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp, fresh=fresh: Path(tmp).write_text(json.dumps(fresh, indent=2) + "\n"))
+        results.update(fresh)
     return results
 
 

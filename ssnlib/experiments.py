@@ -3,6 +3,7 @@
     zoo = ModelZoo("cpu", "faces")
     zoo.stylegan2()                       # Table 1's baseline
     zoo.ssn()                             # SSN, λD = 0 (Table 1) — the base of everything below
+    zoo.ssn(finetuned=True)               # λD = 0, fine-tuned as long as the variants below
     zoo.ssn(lambda_d=100)                 # Table 2 / Figures 5–7
     zoo.ssn(lambda_d=100, grid=(8, 8))    # Figure 8
     zoo.ssn(conditioning="spade")         # Figure 4
@@ -10,8 +11,11 @@
 
 At the `paper` preset every SSN starts from the StyleGAN2 checkpoint given as
 `stylegan2_checkpoint` (§3.4) and the baseline *is* that checkpoint. At the other presets the
-λD = 0 SSN is trained from scratch and every variant is fine-tuned from it for the preset's
-`finetune_kimg` — the same transfer protocol, with our own base model in StyleGAN2's place.
+4×4 λD = 0 SSN is trained from scratch and every variant — other λD, eq. 15, other grids (the
+weights do not depend on the grid) — is fine-tuned from it for the preset's `finetune_kimg`: the
+same transfer protocol, with our own base model in StyleGAN2's place. SPADE conditioning has other
+weights and is trained from scratch. `ssn(finetuned=True)` is the λD = 0 fine-tune of the same
+length, the fair comparison row for every fine-tuned variant (Table 2, Appendix B).
 Models come from the run registry (`ssnlib.runs`): shipped, already trained, or trained now.
 """
 
@@ -70,21 +74,31 @@ class ModelZoo:
             ensure_run(*base, root=self.runs_root, models=self.models_root, use_shipped=False)
         return ensure_run(config, name, **kwargs)
 
-    def stylegan2(self):
+    def stylegan2_file(self) -> Path:
         """Table 1's baseline: the pretrained checkpoint at the paper preset, else trained here."""
         if self.preset == "paper":
-            from .checkpoints import load_stylegan2
-
-            return load_stylegan2(self.stylegan2_checkpoint, device=self.device).eval()
+            return Path(self.stylegan2_checkpoint)
         config = self.config(model="stylegan2", style_mixing=0.9)
-        return load_generator(self._generator_file(config, f"stylegan2-{self.dataset_name}"), device=self.device)
+        return self._generator_file(config, f"stylegan2-{self.dataset_name}")
+
+    def load(self, path: str | Path):
+        """The generator in a zoo file (a StyleGAN2 checkpoint at the paper preset), in eval mode."""
+        if Path(path).suffix == ".safetensors":
+            return load_generator(path, device=self.device)
+        from .checkpoints import load_stylegan2
+
+        return load_stylegan2(path, device=self.device).eval()
+
+    def stylegan2(self):
+        """The StyleGAN2 baseline's generator (`stylegan2_file`)."""
+        return self.load(self.stylegan2_file())
 
     def ssn_config(self, lambda_d: float = 0.0, grid: tuple[int, int] = (4, 4), conditioning: str = "smc",
-                   pl_kind: str = "plain", pl_weight: float | None = None) -> tuple[TrainConfig, str, tuple | None]:
+                   pl_kind: str = "plain", pl_weight: float | None = None,
+                   finetuned: bool = False) -> tuple[TrainConfig, str, tuple | None]:
         """(config, registry name, base (config, name) or None) of one SSN variant."""
         grid = tuple(grid)
         tag = f"ssn{grid[0]}x{grid[1]}" + ("-spade" if conditioning == "spade" else "")
-        base_name = f"{tag}-{self.dataset_name}"
         arch = dict(model="ssn", grid=grid, conditioning=conditioning)
         variant = dict(lambda_d=float(lambda_d), pl_kind=pl_kind)
         if pl_weight is not None:
@@ -92,16 +106,26 @@ class ModelZoo:
         suffix = (f"-ld{_number(lambda_d)}" if lambda_d else "") + (
             f"-eq15w{_number(pl_weight if pl_weight is not None else 2.0)}" if pl_kind == "low_distortion" else "")
         if self.preset == "paper":
-            return self.config(transfer=self.stylegan2_checkpoint, **arch, **variant), base_name + suffix, None
-        base = self.config(**arch)
-        if not suffix:
+            return (self.config(transfer=self.stylegan2_checkpoint, **arch, **variant),
+                    f"{tag}-{self.dataset_name}{suffix}", None)
+        base_arch = dict(arch, grid=(4, 4)) if conditioning == "smc" else arch
+        base_name = ("ssn4x4" if conditioning == "smc" else tag) + f"-{self.dataset_name}"
+        base = self.config(**base_arch)
+        if not (suffix or finetuned or arch != base_arch):
             return base, base_name, None
+        if not suffix and finetuned:
+            suffix = "-ft"
         tuned = self.config(**arch, **variant, kimg=get_preset(self.preset).finetune_kimg,
                             init_from=str(run_directory(base, base_name, self.runs_root)))
-        return tuned, base_name + suffix, (base, base_name)
+        return tuned, f"{tag}-{self.dataset_name}{suffix}", (base, base_name)
+
+    def ssn_file(self, lambda_d: float = 0.0, grid: tuple[int, int] = (4, 4), conditioning: str = "smc",
+                 pl_kind: str = "plain", pl_weight: float | None = None, finetuned: bool = False) -> Path:
+        """The SSN variant's EMA generator file (trained on first use)."""
+        config, name, base = self.ssn_config(lambda_d, grid, conditioning, pl_kind, pl_weight, finetuned)
+        return self._generator_file(config, name, base)
 
     def ssn(self, lambda_d: float = 0.0, grid: tuple[int, int] = (4, 4), conditioning: str = "smc",
-            pl_kind: str = "plain", pl_weight: float | None = None):
-        """The SSN variant's EMA generator (trained on first use)."""
-        config, name, base = self.ssn_config(lambda_d, grid, conditioning, pl_kind, pl_weight)
-        return load_generator(self._generator_file(config, name, base), device=self.device)
+            pl_kind: str = "plain", pl_weight: float | None = None, finetuned: bool = False):
+        """The SSN variant's EMA generator (`ssn_file`)."""
+        return self.load(self.ssn_file(lambda_d, grid, conditioning, pl_kind, pl_weight, finetuned))

@@ -111,7 +111,9 @@ def write_summary(preset: str | None, root: str | Path | None = None) -> Path:
 def _markdown(table: pd.DataFrame, floatfmt: str) -> str:
     def cell(value: Any) -> str:
         if isinstance(value, float):
-            return "—" if math.isnan(value) else format(value, floatfmt)
+            if math.isnan(value):
+                return "—"
+            return str(int(value)) if value.is_integer() and abs(value) < 1e15 else format(value, floatfmt)
         return str(value)
 
     header = "| " + " | ".join(map(str, table.columns)) + " |"

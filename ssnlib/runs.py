@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from .serialization import load_generator, load_tensors
+from .serialization import load_generator, load_tensors, save_tensors
 from .train import FINAL_GENERATOR, TrainConfig, latest_checkpoint, train
 
 logger = logging.getLogger(__name__)
@@ -94,3 +94,26 @@ def ensure_run(config: TrainConfig, name: str, root: str | Path | None = None,
 def load_run(config: TrainConfig, name: str, device: str = "cpu", **kwargs):
     """`ensure_run`, then the EMA generator, in eval mode."""
     return load_generator(ensure_run(config, name, **kwargs), device=device)
+
+
+def ship_runs(preset: str, root: str | Path | None = None, models: str | Path | None = None) -> list[Path]:
+    """Copy every finished run of `preset` to `<models>/<preset>/<name>.safetensors` with fp16
+    tensors and the same metadata (training config included, so `shipped_generator` matches it):
+    what a fresh clone loads instead of retraining. Returns the written files."""
+    runs = (Path(root) if root is not None else default_runs_root()) / preset
+    target = (Path(models) if models is not None else default_models_root()) / preset
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for final in sorted(runs.glob(f"*/{FINAL_GENERATOR}")):
+        tensors, meta = load_tensors(final)
+        config = TrainConfig.from_dict(meta["train_config"])
+        name = final.parent.name.removesuffix(f"-{config_key(config)}")
+        if name == final.parent.name:
+            logger.warning("%s: folder name does not end in its config key; skipped", final.parent)
+            continue
+        half = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+        path = target / f"{name}.safetensors"
+        save_tensors(path, half, meta)
+        logger.info("shipped %s → %s (%.2f MB)", final.parent.name, path, path.stat().st_size / 1e6)
+        written.append(path)
+    return written

@@ -15,7 +15,7 @@ number is missing):
   3× (the paper's own churches ratio is 8.68 / 3.65 = 2.4) → partly; else not reproduced.
 - λD = 100 — distortion cut ≥ 5× relative to λD = 0 at ≤ 1.5× the quality metric → reproduced;
   ≥ 2× at ≤ 3× → partly; else not reproduced. The cut must exceed two standard errors.
-- λD = 100 vs the StyleGAN2 baseline — better in both the quality metric and PPL → reproduced;
+- λD = 100 vs the StyleGAN2 baseline — lower in both the quality metric and PPL → reproduced;
   in one → partly; in neither → not reproduced.
 - PPL falls as λD grows — Spearman ρ(λD, PPL) ≤ −0.8 → reproduced; ρ < 0 → partly; else not
   reproduced; either way PPL at the largest λD must be lower than at the smallest (needs ≥ 3 λD).
@@ -27,10 +27,11 @@ number is missing):
   than the lowest-distortion λD model). No eq. 15 model beats it → reproduced (the paper's
   negative result); any does → not reproduced.
 
-"Better", "lower" and "differ" mean by more than 5 % (`NOISE_MARGIN`): FD-proc, FID and the PPLs
-come without a standard error, and at small sample counts differences of a few percent are noise.
-Distortion comes with one: there a difference must exceed two standard errors. At the `ci` preset
-the models are barely trained and every verdict is about the code path, not the paper.
+"Better", "lower" and "differ" mean by more than two combined standard errors: every measured
+number carries one (bootstrap over the generated samples for FD-proc / FID and the PPLs, the
+sample standard error for distortion); a table without them falls back to a 5 % margin
+(`NOISE_MARGIN`). At the `ci` preset the models are barely trained and every verdict is about the
+code path, not the paper.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from typing import Iterable, Mapping, Sequence
 import pandas as pd
 
 from . import paper
-from .evaluate import LABELS, EvalSettings, evaluate_generator
+from .evaluate import LABELS, EvalSettings, evaluate_cached
 from .reporting import Claim
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ CUT_REPRODUCED, COST_REPRODUCED = 5.0, 1.5  # λD = 100 vs 0: distortion cut, qu
 CUT_PARTLY, COST_PARTLY = 2.0, 3.0
 RHO_STRONG = 0.8  # |Spearman ρ| for a monotone trend over λD
 APPENDIX_B_TOLERANCE = 0.1  # relative quality margin for an eq. 15 model to "beat" the λD curve
-NOISE_MARGIN = 0.05  # relative difference below which metrics without a standard error count as equal
+NOISE_MARGIN = 0.05  # relative difference below which numbers without a standard error count as equal
 
 
 # ------------------------------------------------------------------ measuring
@@ -81,26 +82,23 @@ def eval_settings(zoo, **overrides) -> EvalSettings:
     return EvalSettings.from_preset(zoo.preset, **{**base, **overrides})
 
 
-def can_resample(G) -> bool:
-    """Whether G has a block-structured latent with more than one block (an SSN)."""
-    grid = getattr(G, "grid", None)
-    return grid is not None and math.prod(grid) > 1
-
-
 def train_kimg(zoo, model: str = "ssn", **variant) -> float:
     """Thousands of images a zoo model was trained on, fine-tunes counting their base's training
-    too (NaN for the pretrained StyleGAN2 of the paper preset). Shown beside the λD rows because
-    the λD = 0 model is the base the others were fine-tuned from: it has seen fewer images."""
+    too (NaN for the pretrained StyleGAN2 of the paper preset). Shown beside the λD rows so that
+    equal training is visible: every compared SSN row is a fine-tune of the same length."""
     if model == "stylegan2":
         return math.nan if zoo.preset == "paper" else float(zoo.config(model="stylegan2").kimg)
     config, _, base = zoo.ssn_config(**variant)
     return float(config.kimg + (base[0].kimg if base is not None else 0.0))
 
 
-def _measure(G, metrics: tuple[str, str], settings: EvalSettings, block_metrics: bool) -> dict[str, float]:
+def _measure(zoo, path, metrics: tuple[str, str], settings: EvalSettings, block_metrics: bool) -> dict[str, float]:
+    """The metrics (value and standard error) of the zoo file `path`, through the evaluation cache."""
     names = list(metrics) + (["distortion"] if block_metrics else [])
-    results = evaluate_generator(G, names, settings)
-    row = {m: float(results[m]) for m in metrics}
+    results = evaluate_cached(path, lambda: zoo.load(path), names, settings)
+    row = {}
+    for m in metrics:
+        row.update({m: float(results[m]), f"{m}_se": float(results.get(f"{m}_se", math.nan))})
     if block_metrics:
         row.update({c: float(results.get(c, math.nan)) for c in BLOCK_COLUMNS})
     return row
@@ -110,40 +108,52 @@ def table1(zoos: Mapping[str, object], settings: Mapping[str, EvalSettings] | No
            metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """Table 1: StyleGAN2 vs SSN (λD = 0) per dataset. `zoos` maps a dataset label ("faces",
     "churches") to its `ModelZoo`; `settings` per label (default `eval_settings(zoo)`).
-    Columns: dataset, model, <quality>, <path length>, resampling (✓/✗), paper_fid, paper_ppl."""
+    Columns: dataset, model, train_kimg, <quality>(_se), <path length>(_se), resampling (✓/✗),
+    paper_fid, paper_ppl."""
     rows = []
     for dataset, zoo in zoos.items():
         quality, path_length = _check_metrics(metrics or default_metrics(zoo.preset))
         s = (settings or {}).get(dataset) or eval_settings(zoo)
-        for model, make in (("stylegan2", zoo.stylegan2), ("ssn", zoo.ssn)):
-            G = make()
+        for model, path in (("stylegan2", zoo.stylegan2_file()), ("ssn", zoo.ssn_file())):
             logger.info("Table 1: %s %s", dataset, model)
-            row = {"dataset": dataset, "model": model, **_measure(G, (quality, path_length), s, block_metrics=False),
-                   "resampling": "✓" if can_resample(G) else "✗"}
+            row = {"dataset": dataset, "model": model, "train_kimg": train_kimg(zoo, model),
+                   **_measure(zoo, path, (quality, path_length), s, block_metrics=False),
+                   "resampling": "✓" if model == "ssn" and math.prod(zoo.config().grid) > 1 else "✗"}
             ref = paper.TABLE1.get(dataset, {}).get(model, {})
             row.update(paper_fid=ref.get("fid", math.nan), paper_ppl=ref.get("ppl", math.nan))
             rows.append(row)
     return pd.DataFrame(rows)
 
 
+def _lambda_rows(zoo, lambdas: Iterable[float], metrics: tuple[str, str], settings: EvalSettings,
+                 label: str) -> list[dict]:
+    """One row per λD: the fine-tuned SSNs — λD = 0 included (`finetuned=True`), so every row
+    has trained equally long."""
+    rows = []
+    for lam in lambdas:
+        logger.info("%s: λD=%s", label, lam)
+        variant = dict(lambda_d=float(lam), finetuned=True)
+        rows.append({"lambda_d": float(lam), "train_kimg": train_kimg(zoo, **variant),
+                     **_measure(zoo, zoo.ssn_file(**variant), metrics, settings, block_metrics=True)})
+    return rows
+
+
 def table2(zoo, lambdas: Iterable[float] = paper.TABLE2_LAMBDAS, settings: EvalSettings | None = None,
            metrics: Sequence[str] | None = None, baseline: bool = True) -> pd.DataFrame:
     """Table 2: the λD ablation (plus the StyleGAN2 baseline row, λD = NaN, if `baseline`).
-    Columns: model, lambda_d, train_kimg, <quality>, <path length>, distortion(_se), in_block(_se),
-    locality(_se), paper_fid, paper_ppl, paper_distortion."""
+    Columns: model, lambda_d, train_kimg, <quality>(_se), <path length>(_se), distortion(_se),
+    in_block(_se), locality(_se), paper_fid, paper_ppl, paper_distortion."""
     quality, path_length = _check_metrics(metrics or default_metrics(zoo.preset))
     settings = settings or eval_settings(zoo)
-    models = [("stylegan2", math.nan, zoo.stylegan2, train_kimg(zoo, "stylegan2"))] if baseline else []
-    models += [("ssn", float(lam), lambda lam=lam: zoo.ssn(lambda_d=lam), train_kimg(zoo, lambda_d=lam))
-               for lam in lambdas]
     rows = []
-    for model, lam, make, kimg in models:
-        logger.info("Table 2: %s λD=%s", model, lam)
-        row = {"model": model, "lambda_d": lam, "train_kimg": kimg,
-               **_measure(make(), (quality, path_length), settings, block_metrics=True)}
-        ref = paper.table2_paper(None if model == "stylegan2" else lam)
+    if baseline:
+        logger.info("Table 2: StyleGAN2 baseline")
+        rows.append({"model": "stylegan2", "lambda_d": math.nan, "train_kimg": train_kimg(zoo, "stylegan2"),
+                     **_measure(zoo, zoo.stylegan2_file(), (quality, path_length), settings, block_metrics=True)})
+    rows += [{"model": "ssn", **r} for r in _lambda_rows(zoo, lambdas, (quality, path_length), settings, "Table 2")]
+    for row in rows:
+        ref = paper.table2_paper(None if row["model"] == "stylegan2" else row["lambda_d"])
         row.update(paper_fid=ref["fid"], paper_ppl=ref["ppl"], paper_distortion=ref["distortion"])
-        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -153,23 +163,19 @@ def appendix_b(zoo, weights: Iterable[float], settings: EvalSettings | None = No
     """Appendix B: SSNs fine-tuned with eq. 15 (γ± as the zoo's config, the paper's 1 and 0.1 by
     default) in place of StyleGAN2's path-length term, at each weight, beside the λD curve.
     Columns: regularizer ("lambda_d" / "eq15"), weight (λD or the eq. 15 weight), train_kimg,
-    gamma_plus, gamma_minus, <quality>, <path length>, distortion(_se), in_block(_se), locality(_se)."""
-    quality, path_length = _check_metrics(metrics or default_metrics(zoo.preset))
+    gamma_plus, gamma_minus, <quality>(_se), <path length>(_se), distortion(_se), in_block(_se),
+    locality(_se)."""
+    metrics = _check_metrics(metrics or default_metrics(zoo.preset))
     settings = settings or eval_settings(zoo)
-    rows = []
-    for lam in lambdas:
-        logger.info("Appendix B: λD=%s", lam)
-        rows.append({"regularizer": "lambda_d", "weight": float(lam), "train_kimg": train_kimg(zoo, lambda_d=lam),
-                     "gamma_plus": math.nan, "gamma_minus": math.nan,
-                     **_measure(zoo.ssn(lambda_d=lam), (quality, path_length), settings, block_metrics=True)})
+    rows = [{"regularizer": "lambda_d", "weight": r.pop("lambda_d"), "train_kimg": r.pop("train_kimg"),
+             "gamma_plus": math.nan, "gamma_minus": math.nan, **r} for r in _lambda_rows(zoo, lambdas, metrics, settings, "Appendix B")]
     for weight in weights:
         logger.info("Appendix B: eq. 15 weight %s", weight)
-        config = zoo.ssn_config(pl_kind="low_distortion", pl_weight=weight)[0]
-        G = zoo.ssn(pl_kind="low_distortion", pl_weight=weight)
-        rows.append({"regularizer": "eq15", "weight": float(weight),
-                     "train_kimg": train_kimg(zoo, pl_kind="low_distortion", pl_weight=weight),
+        variant = dict(pl_kind="low_distortion", pl_weight=weight)
+        config = zoo.ssn_config(**variant)[0]
+        rows.append({"regularizer": "eq15", "weight": float(weight), "train_kimg": train_kimg(zoo, **variant),
                      "gamma_plus": config.gamma_plus, "gamma_minus": config.gamma_minus,
-                     **_measure(G, (quality, path_length), settings, block_metrics=True)})
+                     **_measure(zoo, zoo.ssn_file(**variant), metrics, settings, block_metrics=True)})
     return pd.DataFrame(rows)
 
 
@@ -195,9 +201,18 @@ def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
     return float(pd.Series(list(x), dtype=float).corr(pd.Series(list(y), dtype=float), method="spearman"))
 
 
-def _clearly_lower(a: float, b: float, margin: float = NOISE_MARGIN) -> bool:
-    """a < b by more than `margin` relative to b (for metrics without a standard error)."""
+def _clearly_lower(a: float, b: float, a_se: float = math.nan, b_se: float = math.nan,
+                   margin: float = NOISE_MARGIN) -> bool:
+    """a < b beyond noise: by more than two combined standard errors when both are known, else by
+    more than `margin` relative to b."""
+    if math.isfinite(a_se) and math.isfinite(b_se):
+        return b - a > 2 * math.hypot(a_se, b_se)
     return a < (1 - margin) * b
+
+
+def _se(row: pd.Series, column: str) -> float:
+    """The standard error stored beside `column` in a table row (NaN if the table has none)."""
+    return float(row.get(f"{column}_se", math.nan))
 
 
 def _ssn_rows(table: pd.DataFrame) -> pd.DataFrame:
@@ -327,8 +342,8 @@ def lambda100_claim(table: pd.DataFrame, chosen: float = paper.CHOSEN_LAMBDA) ->
 
 
 def baseline_claim(table: pd.DataFrame, chosen: float = paper.CHOSEN_LAMBDA) -> Claim:
-    """λD = 100 vs the StyleGAN2 baseline: quality metric and PPL both lower by more than 5 %
-    (`NOISE_MARGIN`) → reproduced; one of the two → partly; neither → not reproduced."""
+    """λD = 100 vs the StyleGAN2 baseline: quality metric and PPL both lower beyond noise
+    (`_clearly_lower`) → reproduced; one of the two → partly; neither → not reproduced."""
     quality, path_length = metric_columns(table)
     claim, source = paper.CLAIMS["table2_vs_baseline"], "Table 2"
     pb, pc = paper.TABLE2[None], paper.TABLE2[chosen]
@@ -342,17 +357,17 @@ def baseline_claim(table: pd.DataFrame, chosen: float = paper.CHOSEN_LAMBDA) -> 
         return _not_measured(claim, paper_text, "a needed number is NaN", source)
     comparisons = [f"{LABELS[m]} {_fmt(rc[m])} vs {_fmt(b[m])} ({rc[m] / b[m] - 1:+.0%})"
                    for m in (quality, path_length)]
-    better = sum(int(_clearly_lower(rc[m], b[m])) for m in (quality, path_length))
+    better = sum(int(_clearly_lower(rc[m], b[m], _se(rc, m), _se(b, m))) for m in (quality, path_length))
     verdict = {2: "reproduced", 1: "partly", 0: "not reproduced"}[better]
     reason = (f"λD = {chosen:g} vs StyleGAN2: {'; '.join(comparisons)} — better in {better} of 2; rule: lower by "
-              f"> {NOISE_MARGIN:.0%} in both → reproduced, in one → partly")
+              f"more than 2 SE in both → reproduced, in one → partly")
     return Claim(claim, paper_text, "; ".join(comparisons), verdict, reason, source)
 
 
 def ppl_trend_claim(table: pd.DataFrame) -> Claim:
     """PPL falls as λD grows: Spearman ρ(λD, PPL) over the SSN rows ≤ −0.8 → reproduced; ρ < 0 →
-    partly; else not reproduced. Both need PPL at the largest λD lower than at the smallest by
-    more than 5 % (`NOISE_MARGIN`); ≥ 3 values of λD are needed."""
+    partly; else not reproduced. Both need PPL at the largest λD lower than at the smallest beyond
+    noise (`_clearly_lower`); ≥ 3 values of λD are needed."""
     _, path_length = metric_columns(table)
     label = LABELS[path_length]
     claim, source = paper.CLAIMS["table2_ppl"], "Table 2"
@@ -363,10 +378,11 @@ def ppl_trend_claim(table: pd.DataFrame) -> Claim:
     if len(rows) < 3:
         return _not_measured(claim, paper_text, f"needs ≥ 3 values of λD, got {len(rows)}", source)
     rho = _spearman(rows["lambda_d"], rows[path_length])
-    first, last = rows[path_length].iloc[0], rows[path_length].iloc[-1]
+    lo, hi = rows.iloc[0], rows.iloc[-1]
+    first, last = lo[path_length], hi[path_length]
     steps = " → ".join(f"{_fmt(v)} (λD {lam:g})" for lam, v in zip(rows["lambda_d"], rows[path_length]))
     ours = f"{label} {steps} (ρ = {rho:.2f})"
-    falls = _clearly_lower(last, first)
+    falls = _clearly_lower(last, first, _se(hi, path_length), _se(lo, path_length))
     if falls and rho <= -RHO_STRONG:
         verdict = "reproduced"
     elif falls and rho < 0:
@@ -375,7 +391,7 @@ def ppl_trend_claim(table: pd.DataFrame) -> Claim:
         verdict = "not reproduced"
     reason = (f"ρ(λD, {label}) = {rho:.2f}, {label} {_fmt(first)} at λD {rows['lambda_d'].iloc[0]:g} → "
               f"{_fmt(last)} at λD {rows['lambda_d'].iloc[-1]:g} ({last / first - 1:+.0%}); rule: a fall of "
-              f"> {NOISE_MARGIN:.0%} with ρ ≤ −{RHO_STRONG}, partly with ρ < 0 (the paper: ρ = {rho_paper:.2f}, "
+              f"more than 2 SE with ρ ≤ −{RHO_STRONG}, partly with ρ < 0 (the paper: ρ = {rho_paper:.2f}, "
               f"{paper.TABLE2[lams[-1]]['ppl'] / paper.TABLE2[lams[0]]['ppl'] - 1:+.0%})")
     return Claim(claim, paper_text, ours, verdict, reason, source)
 
@@ -383,7 +399,7 @@ def ppl_trend_claim(table: pd.DataFrame) -> Claim:
 def tradeoff_claim(table: pd.DataFrame) -> Claim:
     """Figure 5: distortion falls — ρ(λD, distortion) ≤ −0.8 and distortion at the largest λD below
     that at the smallest by more than two standard errors — and quality worsens — ρ(λD, quality)
-    ≥ 0.8 and the largest λD's quality metric above the smallest's by more than 5 % → reproduced;
+    ≥ 0.8 and the largest λD's quality metric above the smallest's beyond noise → reproduced;
     one of the two → partly; neither → not reproduced (≥ 3 values of λD needed)."""
     quality, _ = metric_columns(table)
     label = LABELS[quality]
@@ -402,12 +418,12 @@ def tradeoff_claim(table: pd.DataFrame) -> Claim:
     lo, hi = rows.iloc[0], rows.iloc[-1]
     d_drop, two_se = lo["distortion"] - hi["distortion"], 2 * math.hypot(lo["distortion_se"], hi["distortion_se"])
     falls = rho_d <= -RHO_STRONG and d_drop > two_se
-    worsens = rho_q >= RHO_STRONG and _clearly_lower(lo[quality], hi[quality])
+    worsens = rho_q >= RHO_STRONG and _clearly_lower(lo[quality], hi[quality], _se(lo, quality), _se(hi, quality))
     verdict = {2: "reproduced", 1: "partly", 0: "not reproduced"}[int(falls) + int(worsens)]
     reason = (f"distortion {'falls' if falls else 'does not fall'} (ρ = {rho_d:.2f}, drop {_fmt(d_drop)} vs 2 SE "
               f"{_fmt(two_se)}); {label} {'worsens' if worsens else 'does not worsen'} (ρ = {rho_q:.2f}, "
               f"{hi[quality] / lo[quality] - 1:+.0%}); rule: ρ ≤ −{RHO_STRONG} with a drop beyond 2 SE, "
-              f"ρ ≥ {RHO_STRONG} with a rise > {NOISE_MARGIN:.0%}; both → reproduced, one → partly")
+              f"ρ ≥ {RHO_STRONG} with a rise beyond 2 SE; both → reproduced, one → partly")
     return Claim(claim, paper_text, ours, verdict, reason, source)
 
 

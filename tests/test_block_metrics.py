@@ -9,7 +9,8 @@ from torch import nn
 from conftest import seeded
 from ssnlib import SSNGenerator, StyleGAN2Generator
 from ssnlib.metrics.distortion import distortion
-from ssnlib.metrics.ppl import face_crop, filtered_mean, path_length_distances, perceptual_path_length
+from ssnlib.metrics.ppl import (face_crop, filtered_mean, filtered_mean_se, path_length_distances,
+                                perceptual_path_length)
 
 
 class CellGenerator(nn.Module):
@@ -101,6 +102,18 @@ def test_ppl_of_a_linear_generator_matches_the_truncated_chi_square_mean():
     full = path_length_distances(G, mse, 2000, sampling="full", batch_size=1000, generator=seeded(4), progress=False)
     end = path_length_distances(G, mse, 2000, sampling="end", batch_size=1000, generator=seeded(4), progress=False)
     np.testing.assert_allclose(full, end, rtol=1e-6)  # a linear generator has no preferred t
+
+
+def test_ppl_standard_error_matches_the_spread_over_independent_runs():
+    """The bootstrap SE of one run ≈ the standard deviation of the PPL over 40 independent runs."""
+    rng = np.random.default_rng(0)
+    draws = [2 * rng.chisquare(1, 2000) for _ in range(40)]  # the linear generator's distances
+    spread = np.std([filtered_mean(d) for d in draws], ddof=1)
+    assert filtered_mean_se(draws[0]) == pytest.approx(spread, rel=0.35)
+    a = torch.tensor([0.6, -0.8, 0.3], dtype=torch.float64)
+    result = perceptual_path_length(LinearImageGenerator(a), lambda x, y: (x - y).square().mean((1, 2, 3)), 500,
+                                    batch_size=500, generator=seeded(3), progress=False)
+    assert 0 < result["se"] < 0.2 * result["ppl"]
 
 
 def test_ppl_runs_on_an_ssn_interpolating_the_whole_grid():

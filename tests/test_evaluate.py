@@ -7,7 +7,8 @@ import torch
 
 from ssnlib import SSNGenerator, StyleGAN2Generator
 from ssnlib.__main__ import main
-from ssnlib.evaluate import EvalSettings, evaluate_generator, evaluate_run, format_table, parse_metrics
+from ssnlib.evaluate import (EvalSettings, evaluate_cached, evaluate_generator, evaluate_run, format_table,
+                             parse_metrics)
 from ssnlib.metrics.features import MissingWeightsError
 from ssnlib.serialization import save_generator
 from ssnlib.train import TrainConfig
@@ -55,3 +56,27 @@ def test_proxy_metrics_run_with_the_shipped_procedural_network(run_dir):
     results = evaluate_run(run_dir, ["fd_proc", "ppl_proc"], n_fd=16, n_ppl=8, batch_size=8)
     assert results["fd_proc"] > 0 and results["ppl_proc"] > 0
     assert "FD-proc" in format_table(results) and "PPL-proc" in format_table(results)
+
+
+def test_evaluation_cache_keys_on_file_content_metric_and_settings(run_dir, tmp_path):
+    path = run_dir / "generator.safetensors"
+    settings = EvalSettings.from_preset("ci", dataset="faces", resolution=16, n_distortion=16, batch_size=8,
+                                        cache_dir=str(tmp_path / "cache"))
+    loads = []
+
+    def load():
+        loads.append(1)
+        from ssnlib.serialization import load_generator
+        return load_generator(path)
+
+    first = evaluate_cached(path, load, ["distortion"], settings)
+    again = evaluate_cached(path, load, ["distortion"], settings)
+    assert again == first and len(loads) == 1  # the second call read the cache
+    assert first == evaluate_generator(load(), ["distortion"], settings)  # and the cache holds the real numbers
+    more = EvalSettings(**{**settings.__dict__, "n_distortion": 24})
+    assert evaluate_cached(path, load, ["distortion"], more)["n_samples"] == 24 and len(loads) == 3
+    torch.manual_seed(123)
+    save_generator(path, SSNGenerator(16, **SMALL))  # other weights, same file name
+    assert evaluate_cached(path, load, ["distortion"], settings)["distortion"] != first["distortion"]
+    with pytest.raises(FileNotFoundError, match="missing.safetensors"):
+        evaluate_cached(tmp_path / "missing.safetensors", load, ["distortion"], settings)

@@ -14,15 +14,22 @@ def test_variants_fine_tune_from_the_base_run(tmp_path):
     assert (base_name, name, none) == ("ssn4x4-faces", "ssn4x4-faces-ld100", None)
     assert tuned.init_from == str(run_directory(base, base_name, tmp_path)) and tuned.lambda_d == 100
     assert tuned.kimg == 0.1 and config_key(base_again) == config_key(base)
-    assert zoo.ssn_config(grid=(8, 8), lambda_d=100)[1] == "ssn8x8-faces-ld100"
+    finer, finer_name, (finer_base, _) = zoo.ssn_config(grid=(8, 8), lambda_d=100)
+    assert finer_name == "ssn8x8-faces-ld100" and finer.grid == (8, 8)  # the grid is not a weight shape:
+    assert config_key(finer_base) == config_key(base) and finer.init_from == tuned.init_from  # from the 4×4 base
+    ft, ft_name, _ = zoo.ssn_config(finetuned=True)
+    assert ft_name == "ssn4x4-faces-ft" and ft.lambda_d == 0 and ft.kimg == tuned.kimg and ft.init_from == tuned.init_from
+    spade, spade_name, spade_base = zoo.ssn_config(conditioning="spade")
+    assert spade_name == "ssn4x4-spade-faces" and spade_base is None and spade.init_from is None
     assert zoo.ssn_config(pl_kind="low_distortion", pl_weight=20)[1] == "ssn4x4-faces-eq15w20"
-    assert zoo.ssn_config(conditioning="spade")[1] == "ssn4x4-spade-faces"
 
     G = zoo.ssn(lambda_d=100)  # trains the base (with checkpoints), then the fine-tune
     assert (run_directory(base, base_name, tmp_path) / "generator.safetensors").is_file()
     assert (run_directory(tuned, name, tmp_path) / "generator.safetensors").is_file()
     assert G.grid == (4, 4) and not G.training
     assert torch.isfinite(G(G.sample_z(2))).all()
+    G8 = zoo.ssn(grid=(8, 8))  # fine-tuned from the same 4×4 base run: trains only the fine-tune
+    assert G8.grid == (8, 8) and G8.sample_z(1).shape == (1, G8.z_dim, 8, 8)
 
 
 def test_paper_preset_requires_a_stylegan2_checkpoint_and_transfers_every_variant():

@@ -26,6 +26,7 @@ from ssnlib.metrics import (
     compute_feature_stats,
     compute_fid,
     dataset_feature_stats,
+    fid_bootstrap_se,
     fid_from_stats,
     frechet_distance,
     get_feature_extractor,
@@ -89,6 +90,21 @@ def test_frechet_distance_exact_for_rank_deficient_covariances():
     assert fid_from_stats(a, b, method="sqrtm") == pytest.approx(expected, rel=1e-5)
     zero = np.zeros((120, 120))
     assert frechet_distance(np.zeros(120), zero, np.ones(120), b.cov) == pytest.approx(120 + np.trace(b.cov))
+
+
+def test_fid_bootstrap_se_matches_the_spread_over_independent_draws():
+    """Generated N(0.3, I₈) features vs a fixed N(0, I₈) reference: the bootstrap SE from one draw
+    of 1000 ≈ the standard deviation of the FD over 40 independent draws."""
+    rng = np.random.default_rng(0)
+    real = FeatureStats().update(rng.standard_normal((20000, 8)))
+
+    def draw():
+        return FeatureStats(keep_features=True).update(rng.standard_normal((1000, 8)) + 0.3)
+
+    spread = np.std([fid_from_stats(draw(), real) for _ in range(40)], ddof=1)
+    assert fid_bootstrap_se(draw(), real, n_boot=60) == pytest.approx(spread, rel=0.4)
+    with pytest.raises(ValueError, match="keep_features=True"):
+        fid_bootstrap_se(FeatureStats().update(rng.standard_normal((10, 8))), real)
 
 
 def test_frechet_distance_rejects_bad_input():

@@ -54,3 +54,21 @@ def test_fine_tuning_starts_from_the_base_run_weights(tmp_path):
         assert torch.equal(value, tensors[f"G.{name}"])
     with pytest.raises(FileNotFoundError, match="init_from"):
         trainer.load_weights(tmp_path / "nowhere")
+
+
+def test_ship_writes_fp16_generators_that_the_registry_then_loads(tmp_path):
+    config = TrainConfig.from_preset("ci", **TINY)
+    trained = runs.ensure_run(config, "faces", root=tmp_path / "runs", models=tmp_path / "none")
+    (tmp_path / "runs" / "ci" / "unfinished-0123456789").mkdir()  # no generator: not shipped
+    written = runs.ship_runs("ci", tmp_path / "runs", tmp_path / "models")
+    assert written == [tmp_path / "models" / "ci" / "faces.safetensors"]
+    half, meta = load_tensors(written[0])
+    full, _ = load_tensors(trained)
+    assert all(half[k].dtype == torch.float16 for k in full if full[k].is_floating_point())
+    assert runs.config_key(TrainConfig.from_dict(meta["train_config"])) == runs.config_key(config)
+    assert written[0].stat().st_size < 0.6 * trained.stat().st_size
+    found = runs.find_generator(config, "faces", root=tmp_path / "elsewhere", models=tmp_path / "models")
+    assert found == written[0]
+    z = torch.randn(2, *load_generator(trained).latent_shape)
+    torch.testing.assert_close(load_generator(found)(z, noise_mode="const"), load_generator(trained)(z, noise_mode="const"),
+                               atol=2e-2, rtol=0)  # fp16 weights: close, not equal

@@ -45,17 +45,22 @@ def numbers(quality, path_length, distortion=math.nan, **extra):
 
 @pytest.fixture()
 def zoo(monkeypatch):
-    """A real ci ModelZoo whose models are stubs: distortion 0.03 / (1 + λD), quality 10 (1 + λD / 100)."""
-    monkeypatch.setattr(tables, "evaluate_generator", fake_evaluate)
+    """A real ci ModelZoo whose model files are stubs: distortion 0.03 / (1 + λD), quality 10 (1 + λD / 100).
+    `zoo.requested` records every SSN variant asked for."""
+    monkeypatch.setattr(tables, "evaluate_cached", lambda path, load, metrics, settings: fake_evaluate(
+        load(), metrics, settings))
     zoo = ModelZoo("ci", "faces")
+    zoo.requested = []
 
-    def ssn(lambda_d=0.0, pl_kind="plain", pl_weight=None):
+    def ssn_file(lambda_d=0.0, pl_kind="plain", pl_weight=None, finetuned=False):
+        zoo.requested.append(dict(lambda_d=lambda_d, pl_kind=pl_kind, finetuned=finetuned))
         if pl_kind == "low_distortion":
             return Stub((4, 4), **numbers(30.0, 5.0, 0.001 * pl_weight))
         return Stub((4, 4), **numbers(10 * (1 + lambda_d / 100), 10 / (1 + lambda_d), 0.03 / (1 + lambda_d)))
 
-    monkeypatch.setattr(zoo, "ssn", ssn)
-    monkeypatch.setattr(zoo, "stylegan2", lambda: Stub(None, **numbers(14.0, 12.0)))
+    monkeypatch.setattr(zoo, "ssn_file", ssn_file)
+    monkeypatch.setattr(zoo, "stylegan2_file", lambda: Stub(None, **numbers(14.0, 12.0)))
+    monkeypatch.setattr(zoo, "load", lambda stub: stub)
     return zoo
 
 
@@ -72,7 +77,8 @@ def test_paper_numbers_are_the_papers():
 
 def test_table1_columns_and_resampling(zoo):
     t1 = tables.table1({"faces": zoo}, {"faces": SETTINGS})
-    assert list(t1.columns) == ["dataset", "model", "fd_proc", "ppl_proc", "resampling", "paper_fid", "paper_ppl"]
+    assert list(t1.columns) == ["dataset", "model", "train_kimg", "fd_proc", "fd_proc_se", "ppl_proc", "ppl_proc_se",
+                                "resampling", "paper_fid", "paper_ppl"]
     assert list(t1["resampling"]) == ["✗", "✓"] and list(t1["paper_fid"]) == [19.76, 12.24]
     assert list(t1["fd_proc"]) == [14.0, 10.0]
 
@@ -90,9 +96,11 @@ def test_proxy_columns_are_never_named_fid_or_ppl(zoo):
 
 def test_table2_columns_rows_and_paper_numbers(zoo):
     t2 = tables.table2(zoo, [0, 100, 10000], SETTINGS)
-    assert list(t2.columns) == ["model", "lambda_d", "train_kimg", "fd_proc", "ppl_proc", *tables.BLOCK_COLUMNS,
-                                "paper_fid", "paper_ppl", "paper_distortion"]
-    assert list(t2["train_kimg"]) == pytest.approx([0.2, 0.2, 0.3, 0.3])  # ci: 0.2 kimg base + 0.1 kimg fine-tunes
+    assert list(t2.columns) == ["model", "lambda_d", "train_kimg", "fd_proc", "fd_proc_se", "ppl_proc", "ppl_proc_se",
+                                *tables.BLOCK_COLUMNS, "paper_fid", "paper_ppl", "paper_distortion"]
+    # ci: 0.2 kimg base + 0.1 kimg fine-tunes; the λD = 0 row is the equal-length fine-tune, not the base
+    assert list(t2["train_kimg"]) == pytest.approx([0.2, 0.3, 0.3, 0.3])
+    assert [r["finetuned"] for r in zoo.requested] == [True, True, True]
     assert list(t2["model"]) == ["stylegan2", "ssn", "ssn", "ssn"] and math.isnan(t2["lambda_d"][0])
     assert t2["paper_distortion"].iloc[2] == 0.0043 and t2["paper_fid"].iloc[0] == 19.76
     assert t2["distortion"].iloc[2] == pytest.approx(0.03 / 101)
@@ -204,3 +212,14 @@ def test_figures_draw_both_series(zoo):
     fig = plots.appendix_b_figure(tb)
     assert [t.get_text() for t in fig.axes[0].texts] == ["0", "100", "2", "20"]  # λD curve, then eq. 15 weights
     assert "γ+ = 1, γ− = 0.1" in fig._suptitle.get_text()
+
+
+def test_differences_must_exceed_two_standard_errors_when_known():
+    assert tables._clearly_lower(9.0, 10.0, 0.3, 0.3)  # gap 1.0 > 2·0.42
+    assert not tables._clearly_lower(9.0, 10.0, 0.5, 0.5)  # gap 1.0 < 2·0.71
+    assert tables._clearly_lower(9.0, 10.0) and not tables._clearly_lower(9.6, 10.0)  # no SE: the 5 % margin
+    noisy = t2_table([(lam, 10 * (1 + lam / 100), 10 / (1 + lam), 0.03 / (1 + lam)) for lam in (0, 100)],
+                     baseline=(14.0, 12.0))
+    assert tables.baseline_claim(noisy).verdict == "partly"  # FD-proc 20 vs 14 is worse; PPL-proc 0.099 vs 12 lower
+    noisy["ppl_proc_se"] = 6.0  # ± 6 on both: a gap of 11.9 < 2·8.5 → no longer "lower"
+    assert tables.baseline_claim(noisy).verdict == "not reproduced"

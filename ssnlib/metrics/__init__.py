@@ -1,4 +1,6 @@
-"""Metrics of the paper's experiments (§4): feature statistics, FID / KID and their feature networks."""
+"""Metrics of the paper's experiments (§4): feature statistics, FID / KID and their feature networks.
+
+Importing the package registers every feature extractor, the offline `procnet` one included."""
 
 from .features import (
     INCEPTION_NAME,
@@ -7,6 +9,7 @@ from .features import (
     as_feature_extractor,
     compute_feature_stats,
     compute_fid,
+    compute_fid_with_se,
     dataset_feature_stats,
     get_feature_extractor,
     images_to_uint8,
@@ -14,7 +17,8 @@ from .features import (
     lpips_vgg16,
     register_feature_extractor,
 )
-from .frechet import FeatureStats, fid_from_stats, frechet_distance, kernel_inception_distance
+from .frechet import FeatureStats, fid_bootstrap_se, fid_from_stats, frechet_distance, kernel_inception_distance
+from .procnet import PROCNET_NAME  # noqa: F401 — registers the "procnet" feature extractor
 
 __all__ = [
     "INCEPTION_NAME",
@@ -24,7 +28,9 @@ __all__ = [
     "as_feature_extractor",
     "compute_feature_stats",
     "compute_fid",
+    "compute_fid_with_se",
     "dataset_feature_stats",
+    "fid_bootstrap_se",
     "fid_from_stats",
     "frechet_distance",
     "get_feature_extractor",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, Featu
 from torch_fidelity.sample_similarity_lpips import URL_VGG16_LPIPS, SampleSimilarityLPIPS
 from tqdm.auto import tqdm
 
-from .frechet import FeatureStats, fid_from_stats
+from .frechet import FeatureStats, fid_bootstrap_se, fid_from_stats
 
 log = logging.getLogger(__name__)
 
@@ -443,13 +444,32 @@ def compute_fid(
     """Fréchet distance between n_gen images of `generate_fn(batch_size)` and n_real dataset
     images (all if None). The canonical Inception network by default — FID proper; with another
     extractor the number is that network's FD (see `FeatureExtractor.metric_name`)."""
+    return compute_fid_with_se(generate_fn, dataset, n_gen, n_real, batch_size, extractor, cache_dir, cache_key,
+                               n_boot=0, progress=progress)[0]
+
+
+def compute_fid_with_se(
+    generate_fn: Callable[[int], torch.Tensor],
+    dataset: Dataset,
+    n_gen: int,
+    n_real: int | None = None,
+    batch_size: int = 64,
+    extractor: ExtractorLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    cache_key: str | None = None,
+    n_boot: int = 20,
+    progress: bool = True,
+) -> tuple[float, float]:
+    """`compute_fid` and its bootstrap standard error over the generated images
+    (`fid_bootstrap_se`; NaN when `n_boot` = 0)."""
     extractor = inception_feature_extractor() if extractor is None else as_feature_extractor(extractor)
     real = dataset_feature_stats(dataset, extractor, n_real, batch_size, cache_dir, cache_key, progress=progress)
-    fake = compute_feature_stats(generate_fn, extractor, n_gen, batch_size, progress=progress,
-                                 desc=f"generated {extractor.name} features")
+    fake = compute_feature_stats(generate_fn, extractor, n_gen, batch_size, keep_features=n_boot > 0,
+                                 progress=progress, desc=f"generated {extractor.name} features")
     value = fid_from_stats(fake, real)
-    log.info("%s = %.4f (%d generated vs %d real images)", extractor.metric_name, value, fake.n, real.n)
-    return value
+    se = fid_bootstrap_se(fake, real, n_boot) if n_boot > 0 else math.nan
+    log.info("%s = %.4f ± %.2g (%d generated vs %d real images)", extractor.metric_name, value, se, fake.n, real.n)
+    return value, se
 
 
 register_feature_extractor(INCEPTION_NAME, inception_feature_extractor, input_format="uint8")

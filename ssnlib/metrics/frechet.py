@@ -186,6 +186,25 @@ def fid_from_stats(a: FeatureStats, b: FeatureStats, method: str = "cholesky") -
     return frechet_distance(a.mean, a.cov, b.mean, b.cov, method=method)
 
 
+def fid_bootstrap_se(fake: FeatureStats, real: FeatureStats, n_boot: int = 20, seed: int = 0,
+                     method: str = "cholesky") -> float:
+    """Standard error of the Fréchet distance from the generated side's sampling: the standard
+    deviation of the distance over `n_boot` resamples (with replacement) of the generated
+    features against the fixed reference statistics. `fake` must have kept its features."""
+    features = fake.features
+    if features is None:
+        raise ValueError("fid_bootstrap_se needs the generated features: accumulate with keep_features=True")
+    if n_boot < 2:
+        raise ValueError(f"n_boot must be ≥ 2, got {n_boot}")
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        sample = features[rng.integers(0, len(features), len(features))]
+        values.append(frechet_distance(sample.mean(axis=0), np.cov(sample, rowvar=False), real.mean, real.cov,
+                                       method=method))
+    return float(np.std(values, ddof=1))
+
+
 def polynomial_kernel(x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float | None = None, coef0: float = 1.0):
     """k(x, y) = (γ xᵀy + c0)^d with γ = 1/D by default (KID's kernel)."""
     gamma = 1.0 / x.shape[1] if gamma is None else gamma

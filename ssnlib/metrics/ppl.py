@@ -67,10 +67,18 @@ def path_length_distances(
     return np.concatenate(out)
 
 
+def filtered_mean_se(distances: np.ndarray, n_boot: int = 200, seed: int = 0) -> float:
+    """Bootstrap standard error of `filtered_mean` (the percentile filter is redone per resample)."""
+    rng = np.random.default_rng(seed)
+    values = [filtered_mean(distances[rng.integers(0, len(distances), len(distances))]) for _ in range(n_boot)]
+    return float(np.std(values, ddof=1))
+
+
 def perceptual_path_length(G, distance: Distance, n_samples: int, **kwargs) -> dict[str, float]:
-    """StyleGAN2's PPL protocol with the given distance: {"ppl", "n_samples", "median"}."""
+    """StyleGAN2's PPL protocol with the given distance: {"ppl", "se", "n_samples", "median"}
+    (`se`: bootstrap standard error of the filtered mean)."""
     d = path_length_distances(G, distance, n_samples, **kwargs)
-    return {"ppl": filtered_mean(d), "median": float(np.median(d)), "n_samples": n_samples}
+    return {"ppl": filtered_mean(d), "se": filtered_mean_se(d), "median": float(np.median(d)), "n_samples": n_samples}
 
 
 def lpips_distance(lpips_module) -> Distance:

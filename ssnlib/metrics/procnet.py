@@ -55,6 +55,7 @@ TRAIN_SEED, HELD_OUT_SEED = 1000, 2000  # dataset seeds: disjoint from the GAN t
 MIN_RES, MAX_RES = 16, 256
 IGNORE = -100  # label of a head on the other domain's images
 ASSET = "procnet.safetensors"
+PROCNET_NAME = "procnet"  # the feature-extractor name FD-proc is registered under
 
 
 def _norm_act(channels: int, groups: int) -> list[nn.Module]:
@@ -245,7 +246,7 @@ def procnet_feature_extractor(path: str | Path | None = None, device: str | torc
 
 
 # replace=True: the module may run twice in one process (`python -m` after a package import, reload)
-register_feature_extractor("procnet", procnet_feature_extractor, replace=True)
+register_feature_extractor(PROCNET_NAME, procnet_feature_extractor, replace=True)
 
 
 # ------------------------------------------------------------------ data and augmentation
