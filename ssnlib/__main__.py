@@ -51,6 +51,13 @@ def _ship(args: argparse.Namespace) -> None:
     print(f"{len(written)} generators, {sum(p.stat().st_size for p in written) / 1e6:.1f} MB")
 
 
+def _zoo(args: argparse.Namespace) -> None:
+    from .experiments import train_zoo
+
+    for path in train_zoo(args.preset, args.jobs, use_shipped=not args.retrain):
+        print(path)
+
+
 def _eval(args: argparse.Namespace) -> None:
     from .evaluate import evaluate_run, format_table, parse_metrics
 
@@ -95,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", help="output file (default: SOURCE.safetensors)")
     export.add_argument("--half", action="store_true", help="store fp16 tensors (half the size)")
     export.set_defaults(handler=_export)
+
+    zoo = commands.add_parser("zoo", help="train (or find) every model the notebooks use at a preset, in parallel")
+    zoo.add_argument("--preset")
+    zoo.add_argument("--jobs", type=int, default=1, help="training processes at once (2 on 2 cores)")
+    zoo.add_argument("--retrain", action="store_true", help="ignore the shipped generators (as `make retrain`)")
+    zoo.set_defaults(handler=_zoo)
 
     ship = commands.add_parser("ship", help="copy every finished run of a preset to models/<preset>/ as fp16 "
                                             "(what `make reproduce` loads instead of retraining)")

@@ -36,6 +36,61 @@ logger = logging.getLogger(__name__)
 LAMBDAS = (0, 1, 10, 100, 1000, 10000)  # Table 2
 EQ15_WEIGHTS = (2, 20, 200, 2000)  # Appendix B tried 2 … 200000; the cheaper end at our scale
 RETRAIN_ENV = "SSNLIB_RETRAIN"
+FIGURE_LAMBDA = 100.0  # the λD of the paper's qualitative figures (§4)
+
+
+def default_lambdas(preset: str | None) -> list[float]:
+    """The λD values of Table 2 (three of them at `ci`, for time)."""
+    return [0, 100, 10000] if get_preset(preset).name == "ci" else list(LAMBDAS)
+
+
+def default_eq15_weights(preset: str | None) -> list[float]:
+    """The Appendix-B eq. 15 weights tried (two at `ci`)."""
+    return [2, 2000] if get_preset(preset).name == "ci" else list(EQ15_WEIGHTS)
+
+
+def zoo_plan(preset: str | None) -> tuple[list[tuple[str, str, dict]], list[tuple[str, str, dict]]]:
+    """Every model the notebooks use at a procedural preset, as (dataset, "stylegan2" | "ssn",
+    variant) in two stages: the models trained from scratch, then the fine-tunes of their bases."""
+    scratch = [("faces", "stylegan2", {}), ("faces", "ssn", {}), ("churches", "stylegan2", {}),
+               ("churches", "ssn", {}), ("faces", "ssn", {"conditioning": "spade"})]
+    tuned = [("faces", "ssn", {"lambda_d": float(lam), "finetuned": True}) for lam in default_lambdas(preset)]
+    tuned += [("faces", "ssn", {"pl_kind": "low_distortion", "pl_weight": float(w)})
+              for w in default_eq15_weights(preset)]
+    tuned += [("faces", "ssn", {"lambda_d": FIGURE_LAMBDA, "grid": (8, 8)}),
+              ("churches", "ssn", {"lambda_d": FIGURE_LAMBDA})]
+    return scratch, tuned
+
+
+def _train_one(preset: str, dataset: str, model: str, variant: dict, use_shipped: bool, threads: int) -> str:
+    import torch
+
+    torch.set_num_threads(threads)
+    zoo = ModelZoo(preset, dataset, use_shipped=use_shipped)
+    path = zoo.stylegan2_file() if model == "stylegan2" else zoo.ssn_file(**variant)
+    return str(path)
+
+
+def train_zoo(preset: str | None, jobs: int = 1, use_shipped: bool = True) -> list[str]:
+    """Train (or find) every model of `zoo_plan`, `jobs` at a time in worker processes of
+    max(1, cores // jobs) threads each: the from-scratch stage first, then the fine-tunes.
+    Small networks use two 1-thread jobs on 2 cores better than one 2-thread job."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    preset = get_preset(preset).name
+    if preset == "paper":
+        raise ValueError("the paper preset's models need dataset and StyleGAN2 checkpoint paths: train them "
+                         "through the notebooks (or ModelZoo) instead")
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    done = []
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        for stage in zoo_plan(preset):
+            futures = [pool.submit(_train_one, preset, d, m, v, use_shipped, threads) for d, m, v in stage]
+            for future in futures:
+                done.append(future.result())
+                logger.info("ready: %s", done[-1])
+    return done
 
 
 def _number(value: float) -> str:
