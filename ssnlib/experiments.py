@@ -73,8 +73,8 @@ def _train_one(preset: str, dataset: str, model: str, variant: dict, use_shipped
 
 def train_zoo(preset: str | None, jobs: int = 1, use_shipped: bool = True) -> list[str]:
     """Train (or find) every model of `zoo_plan`, `jobs` at a time in worker processes of
-    max(1, cores // jobs) threads each: the from-scratch stage first, then the fine-tunes.
-    Small networks use two 1-thread jobs on 2 cores better than one 2-thread job."""
+    max(1, cores // jobs) threads each (small networks use two 1-thread jobs on 2 cores better
+    than one 2-thread job). A fine-tune is queued as soon as its dataset's base SSN is ready."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
@@ -83,13 +83,16 @@ def train_zoo(preset: str | None, jobs: int = 1, use_shipped: bool = True) -> li
         raise ValueError("the paper preset's models need dataset and StyleGAN2 checkpoint paths: train them "
                          "through the notebooks (or ModelZoo) instead")
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    done = []
+    scratch, tuned = zoo_plan(preset)
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-        for stage in zoo_plan(preset):
-            futures = [pool.submit(_train_one, preset, d, m, v, use_shipped, threads) for d, m, v in stage]
-            for future in futures:
-                done.append(future.result())
-                logger.info("ready: %s", done[-1])
+        futures = {(d, m, repr(v)): pool.submit(_train_one, preset, d, m, v, use_shipped, threads)
+                   for d, m, v in scratch}
+        for d, m, v in tuned:
+            futures[(d, "ssn", "{}")].result()  # the base: fine-tunes start from its checkpoints
+            futures[(d, m, repr(v))] = pool.submit(_train_one, preset, d, m, v, use_shipped, threads)
+        done = [future.result() for future in futures.values()]
+    for path in done:
+        logger.info("ready: %s", path)
     return done
 
 

@@ -1,5 +1,7 @@
 """The model zoo: names, fine-tunes from the λD = 0 base, paper-preset transfer."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -39,3 +41,24 @@ def test_paper_preset_requires_a_stylegan2_checkpoint_and_transfers_every_varian
     config, name, base = zoo.ssn_config(lambda_d=100)
     assert base is None and config.transfer == "/ckpt/ffhq-256.pt" and config.resolution == 256
     assert name == "ssn4x4-ffhq-ld100"
+
+
+@pytest.mark.slow
+def test_train_zoo_trains_every_notebook_model_once_with_fine_tunes_from_their_base(tmp_path, monkeypatch):
+    from ssnlib.experiments import train_zoo, zoo_plan
+    from ssnlib.serialization import load_tensors
+
+    monkeypatch.setenv("SSNLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("SSNLIB_MODELS", str(tmp_path / "none"))
+    scratch, tuned = zoo_plan("ci")
+    assert len(scratch) == 5 and len(tuned) == 3 + 2 + 2  # λD 0/100/10000, eq. 15 ×2, 8×8 faces, churches
+    paths = train_zoo("ci", jobs=2)
+    assert len(paths) == 12 and len(set(paths)) == 12 and all(Path(p).is_file() for p in paths)
+    base = ModelZoo("ci", "faces").ssn_file()
+    for p in paths:
+        config = load_tensors(p)[1]["train_config"]
+        if config["init_from"]:  # every fine-tune starts from its dataset's 4×4 base run
+            assert Path(config["init_from"]).name == Path(ModelZoo("ci", config["dataset"]).ssn_file()).parent.name
+    assert str(base) in paths
+    mtimes = {p: Path(p).stat().st_mtime_ns for p in paths}
+    assert train_zoo("ci", jobs=1) == paths and all(Path(p).stat().st_mtime_ns == t for p, t in mtimes.items())
