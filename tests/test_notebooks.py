@@ -89,3 +89,15 @@ def test_preset_check_accepts_only_the_convention():
     assert not _assigns_preset_from_env('import os\npreset = os.environ.get("SSNLIB_PRESET", "ci")')
     assert not _assigns_preset_from_env('import os\npreset = os.environ.get("PRESET", "cpu")')
     assert not _assigns_preset_from_env('import os\nmodel = os.environ.get("SSNLIB_PRESET", "cpu")')
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_sees_every_typed_parameter(path):
+    """`papermill --help-notebook` lists each annotated parameter (it silently skips annotations it
+    cannot parse, such as `str | None`: use `Optional[str]`)."""
+    from papermill.translators import PythonTranslator
+
+    cell = next(c for c in read(path).cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    declared = [node.target.id for node in ast.parse(cell.source).body if isinstance(node, ast.AnnAssign)]
+    inferred = [p.name for p in PythonTranslator.inspect(cell)]
+    assert inferred == declared, f"{path.name}: papermill infers {inferred}, the cell declares {declared}"
