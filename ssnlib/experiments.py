@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .presets import get_preset
-from .runs import ensure_run, find_generator, run_directory
-from .serialization import load_generator
-from .train import TrainConfig
+from .runs import config_key, default_runs_root, ensure_run, find_generator, run_directory
+from .serialization import load_generator, save_generator
+from .train import TrainConfig, build_networks
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +146,25 @@ class ModelZoo:
         from .checkpoints import load_stylegan2
 
         return load_stylegan2(path, device=self.device).eval()
+
+    def untrained_file(self) -> Path:
+        """The 4×4 SSN as training starts it (same seed, no step taken), saved once under
+        `<runs>/<preset>/untrained/`: the yardstick for "the models learned something"."""
+        if self.preset == "paper":
+            raise ValueError("the paper preset's models are transferred from a pretrained StyleGAN2: no untrained "
+                             "reference")
+        import torch
+
+        config = self.config(model="ssn")
+        root = Path(self.runs_root) if self.runs_root is not None else default_runs_root()
+        path = root / self.preset / "untrained" / f"ssn4x4-{self.dataset_name}-{config_key(config)}.safetensors"
+        if not path.is_file():
+            with torch.random.fork_rng():
+                torch.manual_seed(config.seed)  # as `Trainer`: the weights its step 0 starts from
+                G, _ = build_networks(config)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_generator(path, G.eval())
+        return path
 
     def stylegan2(self):
         """The StyleGAN2 baseline's generator (`stylegan2_file`)."""

@@ -12,7 +12,9 @@ Verdict rules (each claim function's docstring gives its own; "not measured" whe
 number is missing):
 
 - Table 1 — SSN's quality metric within 1.5× of StyleGAN2's on every dataset → reproduced; within
-  3× (the paper's own churches ratio is 8.68 / 3.65 = 2.4) → partly; else not reproduced.
+  3× (the paper's own churches ratio is 8.68 / 3.65 = 2.4) → partly; else not reproduced. A dataset
+  whose trained models are not below half the untrained generator's metric is not counted (and
+  caps the verdict at partly): there the ratio says nothing.
 - λD = 100 — distortion cut ≥ 5× relative to λD = 0 at ≤ 1.5× the quality metric → reproduced;
   ≥ 2× at ≤ 3× → partly; else not reproduced. The cut must exceed two standard errors.
 - λD = 100 vs the StyleGAN2 baseline — lower in both the quality metric and PPL → reproduced;
@@ -52,6 +54,7 @@ BLOCK_COLUMNS = ("distortion", "distortion_se", "in_block", "in_block_se", "loca
 QUALITY_METRICS = ("fid", "fd_proc")
 PATH_LENGTH_METRICS = ("ppl", "ppl_proc")
 RATIO_REPRODUCED, RATIO_PARTLY = 1.5, 3.0  # Table 1 quality ratio SSN / StyleGAN2
+LEARNED_FRACTION = 0.5  # a trained model's quality metric at most this × the untrained generator's
 CUT_REPRODUCED, COST_REPRODUCED = 5.0, 1.5  # λD = 100 vs 0: distortion cut, quality-metric cost
 CUT_PARTLY, COST_PARTLY = 2.0, 3.0
 RHO_STRONG = 0.8  # |Spearman ρ| for a monotone trend over λD
@@ -107,18 +110,24 @@ def _measure(zoo, path, metrics: tuple[str, str], settings: EvalSettings, block_
 def table1(zoos: Mapping[str, object], settings: Mapping[str, EvalSettings] | None = None,
            metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """Table 1: StyleGAN2 vs SSN (λD = 0) per dataset. `zoos` maps a dataset label ("faces",
-    "churches") to its `ModelZoo`; `settings` per label (default `eval_settings(zoo)`).
-    Columns: dataset, model, train_kimg, <quality>(_se), <path length>(_se), resampling (✓/✗),
+    "churches") to its `ModelZoo`; `settings` per label (default `eval_settings(zoo)`). Below the
+    paper preset each dataset also gets an `untrained` row (the SSN before its first step): the
+    yardstick of whether the trained models learned anything.
+    Columns: dataset, model, train_kimg, <quality>(_se), <path length>(_se), resampling (✓/✗/—),
     paper_fid, paper_ppl."""
     rows = []
     for dataset, zoo in zoos.items():
         quality, path_length = _check_metrics(metrics or default_metrics(zoo.preset))
         s = (settings or {}).get(dataset) or eval_settings(zoo)
-        for model, path in (("stylegan2", zoo.stylegan2_file()), ("ssn", zoo.ssn_file())):
+        models = [("stylegan2", zoo.stylegan2_file()), ("ssn", zoo.ssn_file())]
+        if zoo.preset != "paper":
+            models.append(("untrained", zoo.untrained_file()))
+        for model, path in models:
             logger.info("Table 1: %s %s", dataset, model)
-            row = {"dataset": dataset, "model": model, "train_kimg": train_kimg(zoo, model),
-                   **_measure(zoo, path, (quality, path_length), s, block_metrics=False),
-                   "resampling": "✓" if model == "ssn" and math.prod(zoo.config().grid) > 1 else "✗"}
+            resampling = {"stylegan2": "✗", "ssn": "✓" if math.prod(zoo.config().grid) > 1 else "✗"}.get(model, "—")
+            row = {"dataset": dataset, "model": model,
+                   "train_kimg": 0.0 if model == "untrained" else train_kimg(zoo, model),
+                   **_measure(zoo, path, (quality, path_length), s, block_metrics=False), "resampling": resampling}
             ref = paper.TABLE1.get(dataset, {}).get(model, {})
             row.update(paper_fid=ref.get("fid", math.nan), paper_ppl=ref.get("ppl", math.nan))
             rows.append(row)
@@ -268,14 +277,17 @@ def table1_claim(table: pd.DataFrame) -> Claim:
     """Table 1: SSN keeps StyleGAN2's quality. Ratio r = quality(SSN) / quality(StyleGAN2) per
     dataset (lower is better): every r ≤ 1.5 → reproduced; every r ≤ 3 → partly (the paper's
     own churches ratio is 2.4 and it calls that comparable); else not reproduced. SSN rows must
-    resample (✓) and StyleGAN2 rows must not (✗)."""
+    resample (✓) and StyleGAN2 rows must not (✗). Where the table has an `untrained` row, a
+    dataset only counts if both trained models reach at most half its quality metric
+    (`LEARNED_FRACTION`); a dataset that does not is reported, and caps the verdict at partly
+    (not measured if no dataset counts)."""
     quality, _ = metric_columns(table)
     label = LABELS[quality]
     claim, source = paper.CLAIMS["table1_quality"], "Table 1"
     paper_text = "; ".join(
         f"{paper.TABLE1_DATASETS[d]}: FID {m['ssn']['fid']} vs {m['stylegan2']['fid']} "
         f"(×{m['ssn']['fid'] / m['stylegan2']['fid']:.2f})" for d, m in paper.TABLE1.items())
-    ratios, parts = {}, []
+    ratios, parts, unlearned = {}, [], []
     for dataset, rows in table.groupby("dataset", sort=False):
         by_model = rows.set_index("model")
         if not {"ssn", "stylegan2"} <= set(by_model.index):
@@ -283,10 +295,21 @@ def table1_claim(table: pd.DataFrame) -> Claim:
         q_ssn, q_sg2 = by_model.loc["ssn", quality], by_model.loc["stylegan2", quality]
         if math.isnan(q_ssn) or math.isnan(q_sg2):
             continue
+        text = f"{dataset}: {label} {_fmt(q_ssn)} vs {_fmt(q_sg2)} (×{q_ssn / q_sg2:.2f})"
+        if "untrained" in by_model.index:
+            q_init = by_model.loc["untrained", quality]
+            text += f", untrained {_fmt(q_init)}"
+            if max(q_ssn, q_sg2) > LEARNED_FRACTION * q_init:
+                unlearned.append(dataset)
+                parts.append(text + " — not trained far enough to compare")
+                continue
         ratios[dataset] = q_ssn / q_sg2
-        parts.append(f"{dataset}: {label} {_fmt(q_ssn)} vs {_fmt(q_sg2)} (×{ratios[dataset]:.2f})")
+        parts.append(text)
     if not ratios:
-        return _not_measured(claim, paper_text, "no dataset has both models measured", source)
+        reason = ("no dataset has both models measured" if not unlearned else
+                  f"on {', '.join(unlearned)} the trained models are not below {LEARNED_FRACTION:g}× the untrained "
+                  f"generator's {label}: no comparison possible at this training length")
+        return Claim(claim, paper_text, "; ".join(parts) or "—", "not measured", reason, source)
     resample_ok = (table.loc[table["model"] == "ssn", "resampling"].eq("✓").all()
                    and table.loc[table["model"] == "stylegan2", "resampling"].eq("✗").all())
     worst_dataset = max(ratios, key=ratios.get)
@@ -298,6 +321,11 @@ def table1_claim(table: pd.DataFrame) -> Claim:
         verdict = ("reproduced" if worst <= RATIO_REPRODUCED else "partly" if worst <= RATIO_PARTLY
                    else "not reproduced")
         reason = f"worst ratio ×{worst:.2f} ({worst_dataset}); {rule} (the paper's churches: ×2.38)"
+        if unlearned and verdict == "reproduced":
+            verdict = "partly"
+        if unlearned:
+            reason += (f"; {', '.join(unlearned)} not counted: a trained model is above {LEARNED_FRACTION:g}× the "
+                       f"untrained generator's {label}")
     return Claim(claim, paper_text, "; ".join(parts), verdict, reason, source)
 
 

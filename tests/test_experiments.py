@@ -30,6 +30,12 @@ def test_variants_fine_tune_from_the_base_run(tmp_path):
     assert (run_directory(tuned, name, tmp_path) / "generator.safetensors").is_file()
     assert G.grid == (4, 4) and not G.training
     assert torch.isfinite(G(G.sample_z(2))).all()
+    untrained = zoo.untrained_file()  # the base's step-0 weights, written once
+    assert untrained == zoo.untrained_file() and untrained.parent.name == "untrained"
+    from ssnlib.train import Dist, Trainer
+
+    start = Trainer(base, Dist()).G.state_dict()
+    assert all(torch.equal(v, start[k]) for k, v in zoo.load(untrained).state_dict().items())
     G8 = zoo.ssn(grid=(8, 8))  # fine-tuned from the same 4×4 base run: trains only the fine-tune
     assert G8.grid == (8, 8) and G8.sample_z(1).shape == (1, G8.z_dim, 8, 8)
 

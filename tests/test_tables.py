@@ -60,6 +60,7 @@ def zoo(monkeypatch):
 
     monkeypatch.setattr(zoo, "ssn_file", ssn_file)
     monkeypatch.setattr(zoo, "stylegan2_file", lambda: Stub(None, **numbers(14.0, 12.0)))
+    monkeypatch.setattr(zoo, "untrained_file", lambda: Stub((4, 4), **numbers(100.0, 50.0)))
     monkeypatch.setattr(zoo, "load", lambda stub: stub)
     return zoo
 
@@ -79,8 +80,9 @@ def test_table1_columns_and_resampling(zoo):
     t1 = tables.table1({"faces": zoo}, {"faces": SETTINGS})
     assert list(t1.columns) == ["dataset", "model", "train_kimg", "fd_proc", "fd_proc_se", "ppl_proc", "ppl_proc_se",
                                 "resampling", "paper_fid", "paper_ppl"]
-    assert list(t1["resampling"]) == ["✗", "✓"] and list(t1["paper_fid"]) == [19.76, 12.24]
-    assert list(t1["fd_proc"]) == [14.0, 10.0]
+    assert list(t1["model"]) == ["stylegan2", "ssn", "untrained"] and list(t1["resampling"]) == ["✗", "✓", "—"]
+    assert list(t1["paper_fid"])[:2] == [19.76, 12.24] and math.isnan(t1["paper_fid"][2])
+    assert list(t1["fd_proc"]) == [14.0, 10.0, 100.0] and list(t1["train_kimg"]) == pytest.approx([0.2, 0.2, 0.0])
 
 
 def test_proxy_columns_are_never_named_fid_or_ppl(zoo):
@@ -182,6 +184,24 @@ def test_table1_rule():
     fails = tables.table1_claim(t1(3.5, 1.0))
     assert fails.verdict == "not reproduced" and "×3.50" in fails.reason and "FD-proc" in fails.ours
     assert tables.table1_claim(t1(1.0, 1.0, ssn_mark="✗")).verdict == "not reproduced"
+
+
+def test_table1_counts_only_datasets_whose_models_learned():
+    """The ratio means nothing where both models are about as far from the data as an untrained one."""
+    def t1(untrained_faces, untrained_churches):
+        rows = []
+        for dataset, q0 in (("faces", untrained_faces), ("churches", untrained_churches)):
+            rows += [{"dataset": dataset, "model": "stylegan2", "fd_proc": 300.0, "ppl_proc": 1.0, "resampling": "✗"},
+                     {"dataset": dataset, "model": "ssn", "fd_proc": 390.0, "ppl_proc": 1.0, "resampling": "✓"},
+                     {"dataset": dataset, "model": "untrained", "fd_proc": q0, "ppl_proc": 1.0, "resampling": "—"}]
+        return pd.DataFrame(rows)
+
+    assert tables.table1_claim(t1(1000.0, 1000.0)).verdict == "reproduced"  # ×1.3, both ≤ ½ of untrained
+    capped = tables.table1_claim(t1(1000.0, 410.0))  # churches: 390 > ½ · 410
+    assert capped.verdict == "partly" and "churches not counted" in capped.reason
+    assert "untrained 410 — not trained far enough to compare" in capped.ours
+    none = tables.table1_claim(t1(700.0, 410.0))
+    assert none.verdict == "not measured" and "faces, churches" in none.reason
 
 
 def test_appendix_b_rule():
