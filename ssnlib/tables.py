@@ -19,6 +19,8 @@ number is missing):
   ≥ 2× at ≤ 3× → partly; else not reproduced. The cut must exceed two standard errors.
 - λD = 100 vs the StyleGAN2 baseline — lower in both the quality metric and PPL → reproduced;
   in one → partly; in neither → not reproduced.
+- λD ≥ 1000 destroys quality — the quality metric at λD = 1000 and 10000 at least 2× λD = 0's →
+  reproduced (the paper: ×5.5, ×10.5); at least 1.25× → partly; rises beyond 2 SE.
 - PPL falls as λD grows — Spearman ρ(λD, PPL) ≤ −0.8 → reproduced; ρ < 0 → partly; else not
   reproduced; either way PPL at the largest λD must be lower than at the smallest (needs ≥ 3 λD).
 - Figure 5 trade-off — distortion falls (ρ(λD, distortion) ≤ −0.8) and quality worsens
@@ -57,6 +59,7 @@ RATIO_REPRODUCED, RATIO_PARTLY = 1.5, 3.0  # Table 1 quality ratio SSN / StyleGA
 LEARNED_FRACTION = 0.5  # a trained model's quality metric at most this × the untrained generator's
 CUT_REPRODUCED, COST_REPRODUCED = 5.0, 1.5  # λD = 100 vs 0: distortion cut, quality-metric cost
 CUT_PARTLY, COST_PARTLY = 2.0, 3.0
+DESTROYED, DAMAGED = 2.0, 1.25  # quality-metric ratio vs λD = 0 for "λD ≥ 1000 destroys quality"
 RHO_STRONG = 0.8  # |Spearman ρ| for a monotone trend over λD
 APPENDIX_B_TOLERANCE = 0.1  # relative quality margin for an eq. 15 model to "beat" the λD curve
 NOISE_MARGIN = 0.05  # relative difference below which numbers without a standard error count as equal
@@ -455,9 +458,41 @@ def tradeoff_claim(table: pd.DataFrame) -> Claim:
     return Claim(claim, paper_text, ours, verdict, reason, source)
 
 
+def large_lambda_claim(table: pd.DataFrame, lambdas: Sequence[float] = (1000.0, 10000.0)) -> Claim:
+    """λD ≥ 1000 destroys quality: ratio r = quality(λD) / quality(0) for each of `lambdas`. Every
+    r ≥ 2 → reproduced (the paper: ×5.5 and ×10.5 in FID); every r ≥ 1.25 → partly; else not
+    reproduced. Each rise must exceed two combined standard errors (`_clearly_lower`)."""
+    quality, _ = metric_columns(table)
+    label = LABELS[quality]
+    claim, source = paper.CLAIMS["table2_large_lambda"], "Table 2"
+    p0 = paper.TABLE2[0]
+    paper_text = "; ".join(f"λD = {lam:g}: FID {paper.TABLE2[lam]['fid']} (×{paper.TABLE2[lam]['fid'] / p0['fid']:.1f})"
+                           for lam in lambdas if lam in paper.TABLE2)
+    r0 = _row(table, 0.0)
+    rows = [(lam, _row(table, float(lam))) for lam in lambdas]
+    if r0 is None or any(r is None for _, r in rows):
+        return _not_measured(claim, paper_text, f"needs the λD = 0 and λD = {', '.join(f'{x:g}' for x in lambdas)} "
+                             "rows", source)
+    ratios = {lam: r[quality] / r0[quality] for lam, r in rows}
+    rises = {lam: _clearly_lower(r0[quality], r[quality], _se(r0, quality), _se(r, quality)) for lam, r in rows}
+    ours = "; ".join(f"λD = {lam:g}: {label} {_fmt(r[quality])} vs {_fmt(r0[quality])} (×{ratios[lam]:.2f})"
+                     for lam, r in rows)
+    worst = min(ratios.values())
+    if all(rises.values()) and worst >= DESTROYED:
+        verdict = "reproduced"
+    elif all(rises.values()) and worst >= DAMAGED:
+        verdict = "partly"
+    else:
+        verdict = "not reproduced"
+    reason = (f"smallest ratio ×{worst:.2f}; rule: every λD ≥ 1000 at ≥ ×{DESTROYED:g} the λD = 0 {label} → "
+              f"reproduced, ≥ ×{DAMAGED:g} → partly, rises beyond 2 SE")
+    return Claim(claim, paper_text, ours, verdict, reason, source)
+
+
 def table2_claims(table: pd.DataFrame) -> list[Claim]:
     """The claims of Table 2 and Figure 5, in the paper's order."""
-    return [lambda100_claim(table), baseline_claim(table), ppl_trend_claim(table), tradeoff_claim(table)]
+    return [lambda100_claim(table), baseline_claim(table), large_lambda_claim(table), ppl_trend_claim(table),
+            tradeoff_claim(table)]
 
 
 def frontier_quality(curve: pd.DataFrame, quality: str, distortion: float) -> float:

@@ -243,3 +243,16 @@ def test_differences_must_exceed_two_standard_errors_when_known():
     assert tables.baseline_claim(noisy).verdict == "partly"  # FD-proc 20 vs 14 is worse; PPL-proc 0.099 vs 12 lower
     noisy["ppl_proc_se"] = 6.0  # ± 6 on both: a gap of 11.9 < 2·8.5 → no longer "lower"
     assert tables.baseline_claim(noisy).verdict == "not reproduced"
+
+
+def test_large_lambda_rule():
+    paper_like = t2_table([(lam, r["fid"], r["ppl"], r["distortion"])
+                           for lam, r in paper.TABLE2.items() if lam is not None])
+    assert tables.large_lambda_claim(paper_like).verdict == "reproduced"  # ×5.5, ×10.5
+    ours = t2_table([(0, 550.0, 16, 0.009), (1000, 835.0, 4.6, 0.0004), (10000, 1012.0, 3.6, 0.0002)])
+    claim = tables.large_lambda_claim(ours)
+    assert claim.verdict == "partly" and "×1.52" in claim.ours and "smallest ratio ×1.52" in claim.reason
+    flat = t2_table([(0, 550.0, 16, 0.009), (1000, 560.0, 4.6, 0.0004), (10000, 1200.0, 3.6, 0.0002)])
+    flat["fd_proc_se"] = 10.0  # 560 vs 550 ± 10 each: no real rise at λD = 1000
+    assert tables.large_lambda_claim(flat).verdict == "not reproduced"
+    assert tables.large_lambda_claim(t2_table([(0, 1.0, 1, 0.1)])).verdict == "not measured"
