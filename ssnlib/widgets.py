@@ -54,6 +54,9 @@ def heatmap_pixels(values: np.ndarray) -> np.ndarray:
     return (colormaps["inferno"](scaled)[..., :3] * 255).astype(np.uint8)
 
 
+CURRENT_MODEL = "the generator given (this notebook's)"
+
+
 def available_models(root: str | Path | None = None) -> dict[str, Path]:
     """Finished runs (`runs/<preset>/<name>/generator.safetensors`) and shipped generators
     (`models/<preset>/<name>.safetensors`) of SSNs, by display name."""
@@ -83,7 +86,9 @@ class BlockPicker(W.VBox):
         self.session: PickerSession | None = None
         self._candidates: list = []
 
-        self.model_choice = W.Dropdown(options=list(self.models), description="model", layout=W.Layout(width="420px"))
+        self.given = G  # the generator passed in, listed first as CURRENT_MODEL when models are offered too
+        options = ([CURRENT_MODEL] if G is not None else []) + list(self.models)
+        self.model_choice = W.Dropdown(options=options, description="model", layout=W.Layout(width="420px"))
         self.seed_box = W.IntText(value=seed, description="seed", layout=W.Layout(width="160px"))
         self.psi_slider = W.FloatSlider(value=truncation_psi, min=0.0, max=1.0, step=0.05, description="ψ")
         self.strength_slider = W.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05, description="strength")
@@ -141,6 +146,9 @@ class BlockPicker(W.VBox):
     def _load_model(self) -> None:
         from .serialization import load_generator
 
+        if self.model_choice.value == CURRENT_MODEL:
+            self._start(self.given)
+            return
         path = self.models[self.model_choice.value]
         with self._busy(f"loading {path.name} …"):
             self._start(load_generator(path))

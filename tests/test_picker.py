@@ -140,3 +140,17 @@ def test_select_by_part_uses_the_segmenter():
     picker.part_button.click()
     assert picker.session.selection == {(0, 0), (0, 1), (0, 2), (0, 3)}
     assert {picker.cell_buttons[(0, c)].style.button_color for c in range(4)} == {SELECTED}
+
+
+def test_model_menu_starts_on_the_given_generator_and_switches(tmp_path):
+    from ssnlib.serialization import save_generator
+    from ssnlib.widgets import CURRENT_MODEL, BlockPicker
+
+    given, other = SSNGenerator(16, grid=(4, 4), **SMALL), SSNGenerator(16, grid=(2, 2), **SMALL)
+    save_generator(tmp_path / "other.safetensors", other)
+    picker = BlockPicker(given, models={"ci/other": tmp_path / "other.safetensors"}, display_size=64)
+    assert picker.model_choice.value == CURRENT_MODEL and picker.session.G is given  # label matches the image
+    picker.model_choice.value = "ci/other"
+    assert picker.session.grid.grid == (2, 2) and len(picker.cell_buttons) == 4
+    picker.model_choice.value = CURRENT_MODEL
+    assert picker.session.G is given and len(picker.cell_buttons) == 16
