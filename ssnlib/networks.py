@@ -128,7 +128,7 @@ class StyledConv(nn.Module):
     """Conditioned conv → noise → bias + lrelu: one synthesis layer, for any conditioning."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, conditioning: str,
-                 up: int = 1, border: str = "interior"):
+                 up: int = 1, border: str = "interior", spade_hidden: int = 128):
         super().__init__()
         self.conditioning = conditioning
         if conditioning == "global":
@@ -138,7 +138,7 @@ class StyledConv(nn.Module):
             self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)
             self.conv = SpatiallyModulatedConv2d(in_channels, out_channels, 3, up=up, border=border)
         else:
-            self.spade = SPADE(in_channels, w_dim)
+            self.spade = SPADE(in_channels, w_dim, spade_hidden)
             self.conv = EqualConv2d(in_channels, out_channels, 3, bias=False, up=up)
         self.noise = NoiseInjection(resolution)
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -178,15 +178,17 @@ class SynthesisBlock(nn.Module):
     """One resolution: [const] → conv0 (up, skipped at 4×4) → conv1 → ToRGB, skip-summed (StyleGAN2 'skip')."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, conditioning: str,
-                 border: str):
+                 border: str, spade_hidden: int = 128):
         super().__init__()
         self.resolution = resolution
         self.is_first = resolution == 4
         if self.is_first:
             self.const = nn.Parameter(torch.randn(out_channels, 4, 4))
         else:
-            self.conv0 = StyledConv(in_channels, out_channels, w_dim, resolution, conditioning, up=2, border=border)
-        self.conv1 = StyledConv(out_channels, out_channels, w_dim, resolution, conditioning, border=border)
+            self.conv0 = StyledConv(in_channels, out_channels, w_dim, resolution, conditioning, up=2, border=border,
+                                    spade_hidden=spade_hidden)
+        self.conv1 = StyledConv(out_channels, out_channels, w_dim, resolution, conditioning, border=border,
+                                spade_hidden=spade_hidden)
         self.torgb = ToRGB(out_channels, w_dim, conditioning)
         self.num_conv = 1 if self.is_first else 2
         self.register_buffer("resample_filter", setup_filter(), persistent=False)
@@ -207,7 +209,7 @@ class SynthesisNetwork(nn.Module):
     """w (per layer) → image: 4×4 constant, one `SynthesisBlock` per resolution up to `resolution`."""
 
     def __init__(self, resolution: int, w_dim: int, channel_base: int, channel_max: int, conditioning: str,
-                 border: str = "interior"):
+                 border: str = "interior", spade_hidden: int = 128):
         super().__init__()
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
@@ -217,7 +219,8 @@ class SynthesisNetwork(nn.Module):
         in_channels = 0
         for res in self.block_resolutions:
             out_channels = channels_for(res, channel_base, channel_max)
-            setattr(self, f"b{res}", SynthesisBlock(in_channels, out_channels, w_dim, res, conditioning, border))
+            setattr(self, f"b{res}", SynthesisBlock(in_channels, out_channels, w_dim, res, conditioning, border,
+                                                          spade_hidden))
             in_channels = out_channels
         self.num_ws = 2 * log2 - 2  # each block's ToRGB shares its w with the next block's conv0
 
@@ -330,7 +333,7 @@ class SSNGenerator(_Generator):
 
     def __init__(self, resolution: int, grid: tuple[int, int] = (4, 4), z_dim: int = 512, w_dim: int = 512,
                  channel_base: int = 16384, channel_max: int = 512, mapping_layers: int = 8,
-                 conditioning: str = "smc", border: str = "interior", refine: bool = False):
+                 conditioning: str = "smc", border: str = "interior", refine: bool = False, spade_hidden: int = 128):
         super().__init__()
         if conditioning not in ("smc", "spade"):
             raise ValueError(f"SSN conditioning must be 'smc' or 'spade', got {conditioning!r}")
@@ -342,8 +345,11 @@ class SSNGenerator(_Generator):
         self.config = dict(resolution=resolution, grid=list(grid), z_dim=z_dim, w_dim=w_dim,
                            channel_base=channel_base, channel_max=channel_max, mapping_layers=mapping_layers,
                            conditioning=conditioning, border=border, refine=refine)
+        if conditioning == "spade":
+            self.config["spade_hidden"] = spade_hidden
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers)
-        self.synthesis = SynthesisNetwork(resolution, w_dim, channel_base, channel_max, conditioning, border)
+        self.synthesis = SynthesisNetwork(resolution, w_dim, channel_base, channel_max, conditioning, border,
+                                          spade_hidden)
         self.encoder = SpatialEncoder(w_dim, self.synthesis.num_ws, refine)
 
     @property

@@ -70,6 +70,7 @@ class TrainConfig:
     channel_base: int = 2048
     channel_max: int = 128
     conditioning: str = "smc"  # "smc" or "spade" (Figure 4)
+    spade_hidden: int = 128  # width of SPADE's shared conv (128 in SPADE; only with conditioning="spade")
     border: str = "interior"
     refine: bool = False
     mbstd_group: int = 4
@@ -204,14 +205,15 @@ def build_networks(config: TrainConfig) -> tuple[nn.Module, Discriminator]:
             raise ValueError(f"{config.transfer} is a {source.resolution}×{source.resolution} StyleGAN2 but the run is "
                              f"configured for resolution {config.resolution}: pass --resolution {source.resolution}")
         G = SSNGenerator.from_stylegan2(source, grid=config.grid, conditioning=config.conditioning,
-                                        border=config.border, refine=config.refine) if config.model == "ssn" else source
+                                        border=config.border, refine=config.refine,
+                                        spade_hidden=config.spade_hidden) if config.model == "ssn" else source
         D = load_stylegan2_discriminator(config.transfer)
         return G, D
     arch = dict(resolution=config.resolution, z_dim=config.z_dim, w_dim=config.w_dim, channel_base=config.channel_base,
                 channel_max=config.channel_max, mapping_layers=config.mapping_layers)
     if config.model == "ssn":
         G = SSNGenerator(grid=config.grid, conditioning=config.conditioning, border=config.border,
-                         refine=config.refine, **arch)
+                         refine=config.refine, spade_hidden=config.spade_hidden, **arch)
     else:
         G = StyleGAN2Generator(**arch)
     D = Discriminator(config.resolution, config.channel_base, config.channel_max, config.mbstd_group)

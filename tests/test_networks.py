@@ -6,7 +6,9 @@ import torch
 
 from conftest import seeded
 from ssnlib import Discriminator, SSNGenerator, StyleGAN2Generator
+from ssnlib.layers import SPADE
 from ssnlib.networks import MinibatchStdLayer
+from ssnlib.serialization import load_generator, save_generator
 
 SMALL = dict(z_dim=32, w_dim=32, channel_base=256, channel_max=32)
 
@@ -73,6 +75,19 @@ def test_ssn_grids_and_conditionings(grid, conditioning):
     assert z.shape == (2, 32, *grid)
     img = G(z)
     assert img.shape == (2, 3, 16, 16) and torch.isfinite(img).all()
+
+
+def test_spade_hidden_width_is_a_hyperparameter_that_survives_saving(tmp_path):
+    G = SSNGenerator(16, conditioning="spade", spade_hidden=8, **SMALL)
+    widths = {m.shared.weight.shape[0] for m in G.modules() if isinstance(m, SPADE)}
+    assert widths == {8}
+    save_generator(tmp_path / "g.safetensors", G)
+    loaded = load_generator(tmp_path / "g.safetensors")
+    z = G.sample_z(2, seeded(1))
+    with torch.no_grad():
+        assert torch.equal(loaded(z), G(z))
+    smc = SSNGenerator(16, conditioning="smc", **SMALL)
+    assert "spade_hidden" not in smc.config  # no SPADE layers, nothing to record
 
 
 def test_bad_configurations_raise_clear_errors():
