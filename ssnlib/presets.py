@@ -27,7 +27,7 @@ PRESETS: dict[str, Preset] = {
     "ci": Preset(
         "ci", "seconds per model, every code path exercised (tests)",
         train=dict(resolution=16, grid=(4, 4), z_dim=32, w_dim=32, mapping_layers=2, channel_base=256,
-                   channel_max=32, batch_size=8, kimg=0.2, dataset_length=512, snapshot_kimg=0.1,
+                   channel_max=32, spade_hidden=16, batch_size=8, kimg=0.2, dataset_length=512, snapshot_kimg=0.1,
                    sample_kimg=0.1, sample_count=16, ema_kimg=0.05, pl_batch_shrink=2),
         eval=dict(n_fd=256, n_ppl=64, n_distortion=64, batch_size=32),
         finetune_kimg=0.1,
