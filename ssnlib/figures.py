@@ -7,6 +7,7 @@
   exactly the pictured examples.
 - `part_cells` — the cells covering a part (Figure 8: the left eye) found by the procedural part
   network on each original, with a fixed fallback when the segmentation finds none.
+- `samples_figure` (Table 1) — rows of samples: the training data beside each model.
 - `resample_figure` (Figures 2, 6, 7) — originals, resamples with the blocks outlined, |Δ| heat
   maps on one colour scale; `grid_overlay_figure` and `comparison_figure` (Figure 8) — the latent
   grid over the image with the chosen blocks in red, and SSN resamples beside inpainting baselines.
@@ -30,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from .blocks import BlockGrid, BlockSpec, resample
-from .viz import difference_map, to_uint8
+from .viz import difference_map, image_grid, to_uint8
 
 logger = logging.getLogger(__name__)
 
@@ -315,6 +316,27 @@ def grid_overlay_figure(image: torch.Tensor, grid: BlockGrid, cells: BlockSpec, 
     fig = Figure(figsize=(size, size))
     title = f"{grid.grid[0]}×{grid.grid[1]} latent grid, chosen blocks in red"
     grid_overlay(fig.subplots(), image, grid, cells, title)
+    return fig
+
+
+def samples_figure(rows: dict[str, torch.Tensor], panel_size: float = 0.9) -> Figure:
+    """Table 1 at a glance: one labelled row of images per source (e.g. "faces · training data",
+    "faces · StyleGAN2", "faces · SSN"); every row (K, 3, H, W) in [-1, 1], all of one shape."""
+    if not rows:
+        raise ValueError("samples_figure needs at least one row of images")
+    shapes = {name: tuple(images.shape) for name, images in rows.items()}
+    if len(set(shapes.values())) != 1 or len(next(iter(shapes.values()))) != 4:
+        raise ValueError(f"every row must be one (K, 3, H, W) batch of the same shape, got {shapes}")
+    k = next(iter(shapes.values()))[0]
+    fig = Figure(figsize=(panel_size * k + 1.6, panel_size * len(rows) * 1.05))
+    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
+    for ax, (name, images) in zip(axes, rows.items()):
+        ax.imshow(image_grid(images, ncol=k), interpolation="nearest")
+        ax.set_label("image")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.subplots_adjust(left=1.5 / fig.get_figwidth(), right=0.99, top=0.99, bottom=0.01, hspace=0.08)
     return fig
 
 

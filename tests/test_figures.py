@@ -14,8 +14,9 @@ from ssnlib.figures import (
     part_cells,
     resample_figure,
     resample_originals,
+    samples_figure,
 )
-from ssnlib.viz import difference_map
+from ssnlib.viz import difference_map, to_uint8
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +164,18 @@ def test_part_cells_finds_the_left_eye_and_falls_back():
     assert right[0] == [(3, 5), (3, 6)]
     with pytest.raises(ValueError, match="no face/eyes pixels"):
         part_cells(torch.zeros(2, 3, 16, 16), grid, _Segmenter(parts))
+
+
+def test_samples_figure_shows_each_row_pixel_exact():
+    rows = {"data": torch.rand(3, 3, 8, 8) * 2 - 1, "model": torch.rand(3, 3, 8, 8) * 2 - 1}
+    fig = samples_figure(rows)
+    axes = [ax for ax in fig.axes if ax.get_label() == "image"]
+    assert [ax.get_ylabel() for ax in axes] == ["data", "model"]
+    for ax, images in zip(axes, rows.values()):
+        shown = ax.get_images()[0].get_array()
+        assert shown.shape == (1 + 8 + 1, 1 + 3 * 9, 3)  # one strip of 3 images, 1-px padding
+        np.testing.assert_array_equal(shown[1:9, 1 + 9:9 + 9], to_uint8(images)[1])
+    with pytest.raises(ValueError, match="same shape"):
+        samples_figure({"a": torch.zeros(3, 3, 8, 8), "b": torch.zeros(2, 3, 8, 8)})
+    with pytest.raises(ValueError, match="at least one"):
+        samples_figure({})
