@@ -33,7 +33,7 @@ reproduce: venv
 	$(PY) -m ssnlib summary --preset $(PRESET)
 
 # Same, ignoring the shipped generators: every model is trained from scratch first, JOBS at a time
-# (about 1 h 40 min at `cpu` on 2 cores), then `make ship` makes them the shipped ones.
+# (about 2 h at `cpu` on 2 cores), then `make ship` makes them the shipped ones.
 JOBS ?= 2
 retrain: venv
 	OMP_NUM_THREADS=1 $(PY) -m ssnlib zoo --preset $(PRESET) --jobs $(JOBS) --retrain
