@@ -219,8 +219,8 @@ class SynthesisNetwork(nn.Module):
         in_channels = 0
         for res in self.block_resolutions:
             out_channels = channels_for(res, channel_base, channel_max)
-            setattr(self, f"b{res}", SynthesisBlock(in_channels, out_channels, w_dim, res, conditioning, border,
-                                                          spade_hidden))
+            block = SynthesisBlock(in_channels, out_channels, w_dim, res, conditioning, border, spade_hidden)
+            setattr(self, f"b{res}", block)
             in_channels = out_channels
         self.num_ws = 2 * log2 - 2  # each block's ToRGB shares its w with the next block's conv0
 
