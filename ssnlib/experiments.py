@@ -3,19 +3,23 @@
     zoo = ModelZoo("cpu", "faces")
     zoo.stylegan2()                       # Table 1's baseline
     zoo.ssn()                             # SSN, λD = 0 (Table 1) — the base of everything below
+    zoo.ssn(from_scratch=True)            # SSN, λD = 0, trained from scratch like the baseline
     zoo.ssn(finetuned=True)               # λD = 0, fine-tuned as long as the variants below
     zoo.ssn(lambda_d=100)                 # Table 2 / Figures 5–7
     zoo.ssn(lambda_d=100, grid=(8, 8))    # Figure 8
     zoo.ssn(conditioning="spade")         # Figure 4
     zoo.ssn(pl_kind="low_distortion", pl_weight=20)   # Appendix B
 
-At the `paper` preset every SSN starts from the StyleGAN2 checkpoint given as
-`stylegan2_checkpoint` (§3.4) and the baseline *is* that checkpoint. At the other presets the
-4×4 λD = 0 SSN is trained from scratch and every variant — other λD, eq. 15, other grids (the
-weights do not depend on the grid) — is fine-tuned from it for the preset's `finetune_kimg`: the
-same transfer protocol, with our own base model in StyleGAN2's place. SPADE conditioning has other
-weights and is trained from scratch. `ssn(finetuned=True)` is the λD = 0 fine-tune of the same
-length, the fair comparison row for every fine-tuned variant (Table 2, Appendix B).
+"All of the experiments in this paper used transfer" (§3.4). At the `paper` preset every SSN
+starts from the StyleGAN2 checkpoint given as `stylegan2_checkpoint` and the baseline *is* that
+checkpoint. At the other presets the baseline StyleGAN2 is trained here from scratch, the 4×4
+λD = 0 SSN is transferred from its run and trained for the preset's `transfer_kimg`, and every
+variant — other λD, eq. 15, other grids (the weights do not depend on the grid) — is fine-tuned
+from that SSN for `finetune_kimg`. `ssn(finetuned=True)` is the λD = 0 fine-tune of the same
+length, the fair comparison row for every fine-tuned variant (Table 2, Appendix B). Trained from
+scratch: SPADE conditioning (its modulation has no StyleGAN2 counterpart to copy) and
+`ssn(from_scratch=True)`, the SSN given exactly the baseline's schedule (Table 1's equal-budget
+row, Figure 4's like-for-like SMC model).
 Models come from the run registry (`ssnlib.runs`): shipped, already trained, or trained now.
 """
 
@@ -49,17 +53,26 @@ def default_eq15_weights(preset: str | None) -> list[float]:
     return [2, 2000] if get_preset(preset).name == "ci" else list(EQ15_WEIGHTS)
 
 
-def zoo_plan(preset: str | None) -> tuple[list[tuple[str, str, dict]], list[tuple[str, str, dict]]]:
-    """Every model the notebooks use at a procedural preset, as (dataset, "stylegan2" | "ssn",
-    variant) in two stages: the models trained from scratch, then the fine-tunes of their bases."""
-    scratch = [("faces", "stylegan2", {}), ("faces", "ssn", {}), ("churches", "stylegan2", {}),
-               ("churches", "ssn", {}), ("faces", "ssn", {"conditioning": "spade"})]
-    tuned = [("faces", "ssn", {"lambda_d": float(lam), "finetuned": True}) for lam in default_lambdas(preset)]
-    tuned += [("faces", "ssn", {"pl_kind": "low_distortion", "pl_weight": float(w)})
-              for w in default_eq15_weights(preset)]
-    tuned += [("faces", "ssn", {"lambda_d": FIGURE_LAMBDA, "grid": (8, 8)}),
-              ("churches", "ssn", {"lambda_d": FIGURE_LAMBDA})]
-    return scratch, tuned
+PlannedModel = tuple[str, str, dict, "tuple[str, str] | None"]
+
+
+def zoo_plan(preset: str | None) -> list[PlannedModel]:
+    """Every model the notebooks use at a procedural preset, in training order, as (dataset,
+    "stylegan2" | "ssn", variant, needs): `needs` is the (dataset, model) whose run this one starts
+    from — the StyleGAN2 for the transferred SSN base, that base for its fine-tunes — or None.
+    The order keeps the longest chain (StyleGAN2 → SSN → fine-tunes) first in the queue."""
+    plan: list[PlannedModel] = [("faces", "stylegan2", {}, None), ("churches", "stylegan2", {}, None),
+                                ("faces", "ssn", {}, ("faces", "stylegan2")),
+                                ("churches", "ssn", {}, ("churches", "stylegan2"))]
+    plan += [("faces", "ssn", {"lambda_d": float(lam), "finetuned": True}, ("faces", "ssn"))
+             for lam in default_lambdas(preset)]
+    plan += [("faces", "ssn", {"pl_kind": "low_distortion", "pl_weight": float(w)}, ("faces", "ssn"))
+             for w in default_eq15_weights(preset)]
+    plan += [("faces", "ssn", {"lambda_d": FIGURE_LAMBDA, "grid": (8, 8)}, ("faces", "ssn")),
+             ("churches", "ssn", {"lambda_d": FIGURE_LAMBDA}, ("churches", "ssn")),
+             ("faces", "ssn", {"conditioning": "spade"}, None),
+             ("faces", "ssn", {"from_scratch": True}, None), ("churches", "ssn", {"from_scratch": True}, None)]
+    return plan
 
 
 def _train_one(preset: str, dataset: str, model: str, variant: dict, use_shipped: bool, threads: int) -> str:
@@ -74,7 +87,7 @@ def _train_one(preset: str, dataset: str, model: str, variant: dict, use_shipped
 def train_zoo(preset: str | None, jobs: int = 1, use_shipped: bool = True) -> list[str]:
     """Train (or find) every model of `zoo_plan`, `jobs` at a time in worker processes of
     max(1, cores // jobs) threads each (small networks use two 1-thread jobs on 2 cores better
-    than one 2-thread job). A fine-tune is queued as soon as its dataset's base SSN is ready."""
+    than one 2-thread job). A model is queued in `zoo_plan`'s order once the run it needs is ready."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
@@ -83,13 +96,13 @@ def train_zoo(preset: str | None, jobs: int = 1, use_shipped: bool = True) -> li
         raise ValueError("the paper preset's models need dataset and StyleGAN2 checkpoint paths: train them "
                          "through the notebooks (or ModelZoo) instead")
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    scratch, tuned = zoo_plan(preset)
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-        futures = {(d, m, repr(v)): pool.submit(_train_one, preset, d, m, v, use_shipped, threads)
-                   for d, m, v in scratch}
-        for d, m, v in tuned:
-            futures[(d, "ssn", "{}")].result()  # the base: fine-tunes start from its checkpoints
-            futures[(d, m, repr(v))] = pool.submit(_train_one, preset, d, m, v, use_shipped, threads)
+        futures = {}
+        for dataset, model, variant, needs in zoo_plan(preset):
+            if needs is not None:
+                futures[(*needs, "{}")].result()  # this model starts from that run's checkpoints
+            futures[(dataset, model, repr(variant))] = pool.submit(_train_one, preset, dataset, model, variant,
+                                                                   use_shipped, threads)
         done = [future.result() for future in futures.values()]
     for path in done:
         logger.info("ready: %s", path)
@@ -123,21 +136,24 @@ class ModelZoo:
     def config(self, **overrides) -> TrainConfig:
         return TrainConfig.from_preset(self.preset, dataset=self.dataset, **overrides)
 
-    def _generator_file(self, config: TrainConfig, name: str, base: tuple[TrainConfig, str] | None = None) -> Path:
+    def _generator_file(self, config: TrainConfig, name: str, bases: tuple[tuple[TrainConfig, str], ...] = ()) -> Path:
         kwargs = dict(root=self.runs_root, models=self.models_root, use_shipped=self.use_shipped)
         found = find_generator(config, name, **kwargs)
         if found is not None:
             return found
-        if base is not None:  # a fine-tune needs its base as a run with checkpoints, not a shipped file
+        for base in bases:  # a run starts from its base's checkpoints, not from a shipped file
             ensure_run(*base, root=self.runs_root, models=self.models_root, use_shipped=False)
         return ensure_run(config, name, **kwargs)
+
+    def stylegan2_config(self) -> tuple[TrainConfig, str]:
+        """(config, registry name) of the StyleGAN2 baseline trained here (not at `paper`)."""
+        return self.config(model="stylegan2", style_mixing=0.9), f"stylegan2-{self.dataset_name}"
 
     def stylegan2_file(self) -> Path:
         """Table 1's baseline: the pretrained checkpoint at the paper preset, else trained here."""
         if self.preset == "paper":
             return Path(self.stylegan2_checkpoint)
-        config = self.config(model="stylegan2", style_mixing=0.9)
-        return self._generator_file(config, f"stylegan2-{self.dataset_name}")
+        return self._generator_file(*self.stylegan2_config())
 
     def load(self, path: str | Path):
         """The generator in a zoo file (a StyleGAN2 checkpoint at the paper preset), in eval mode."""
@@ -171,9 +187,10 @@ class ModelZoo:
         return self.load(self.stylegan2_file())
 
     def ssn_config(self, lambda_d: float = 0.0, grid: tuple[int, int] = (4, 4), conditioning: str = "smc",
-                   pl_kind: str = "plain", pl_weight: float | None = None,
-                   finetuned: bool = False) -> tuple[TrainConfig, str, tuple | None]:
-        """(config, registry name, base (config, name) or None) of one SSN variant."""
+                   pl_kind: str = "plain", pl_weight: float | None = None, finetuned: bool = False,
+                   from_scratch: bool = False) -> tuple[TrainConfig, str, tuple[tuple[TrainConfig, str], ...]]:
+        """(config, registry name, bases) of one SSN variant; `bases` are the (config, name) of the
+        runs it starts from, in training order (empty for a model trained from scratch)."""
         grid = tuple(grid)
         tag = f"ssn{grid[0]}x{grid[1]}" + ("-spade" if conditioning == "spade" else "")
         arch = dict(model="ssn", grid=grid, conditioning=conditioning)
@@ -182,27 +199,40 @@ class ModelZoo:
             variant["pl_weight"] = float(pl_weight)
         suffix = (f"-ld{_number(lambda_d)}" if lambda_d else "") + (
             f"-eq15w{_number(pl_weight if pl_weight is not None else 2.0)}" if pl_kind == "low_distortion" else "")
+        if from_scratch and (suffix or finetuned or grid != (4, 4) or conditioning != "smc" or self.preset == "paper"):
+            raise ValueError("from_scratch names the 4×4 λD = 0 SMC SSN trained like the StyleGAN2 baseline, "
+                             "below the paper preset only")
         if self.preset == "paper":
             return (self.config(transfer=self.stylegan2_checkpoint, **arch, **variant),
-                    f"{tag}-{self.dataset_name}{suffix}", None)
-        base_arch = dict(arch, grid=(4, 4)) if conditioning == "smc" else arch
+                    f"{tag}-{self.dataset_name}{suffix}", ())
+        if from_scratch:
+            return self.config(**arch), f"{tag}-{self.dataset_name}-scratch", ()
+        if conditioning == "spade":  # no StyleGAN2 counterpart of its modulation: from scratch
+            base_arch, bases = arch, ()
+            base = self.config(**base_arch)
+        else:
+            base_arch, stylegan2 = dict(arch, grid=(4, 4)), self.stylegan2_config()
+            bases = (stylegan2,)
+            base = self.config(**base_arch, kimg=get_preset(self.preset).transfer_kimg,
+                               init_from=str(run_directory(*stylegan2, self.runs_root)))
         base_name = ("ssn4x4" if conditioning == "smc" else tag) + f"-{self.dataset_name}"
-        base = self.config(**base_arch)
         if not (suffix or finetuned or arch != base_arch):
-            return base, base_name, None
+            return base, base_name, bases
         if not suffix and finetuned:
             suffix = "-ft"
         tuned = self.config(**arch, **variant, kimg=get_preset(self.preset).finetune_kimg,
                             init_from=str(run_directory(base, base_name, self.runs_root)))
-        return tuned, f"{tag}-{self.dataset_name}{suffix}", (base, base_name)
+        return tuned, f"{tag}-{self.dataset_name}{suffix}", (*bases, (base, base_name))
 
     def ssn_file(self, lambda_d: float = 0.0, grid: tuple[int, int] = (4, 4), conditioning: str = "smc",
-                 pl_kind: str = "plain", pl_weight: float | None = None, finetuned: bool = False) -> Path:
-        """The SSN variant's EMA generator file (trained on first use)."""
-        config, name, base = self.ssn_config(lambda_d, grid, conditioning, pl_kind, pl_weight, finetuned)
-        return self._generator_file(config, name, base)
+                 pl_kind: str = "plain", pl_weight: float | None = None, finetuned: bool = False,
+                 from_scratch: bool = False) -> Path:
+        """The SSN variant's EMA generator file (trained on first use, its bases first)."""
+        return self._generator_file(*self.ssn_config(lambda_d, grid, conditioning, pl_kind, pl_weight, finetuned,
+                                                     from_scratch))
 
     def ssn(self, lambda_d: float = 0.0, grid: tuple[int, int] = (4, 4), conditioning: str = "smc",
-            pl_kind: str = "plain", pl_weight: float | None = None, finetuned: bool = False):
+            pl_kind: str = "plain", pl_weight: float | None = None, finetuned: bool = False,
+            from_scratch: bool = False):
         """The SSN variant's EMA generator (`ssn_file`)."""
-        return self.load(self.ssn_file(lambda_d, grid, conditioning, pl_kind, pl_weight, finetuned))
+        return self.load(self.ssn_file(lambda_d, grid, conditioning, pl_kind, pl_weight, finetuned, from_scratch))

@@ -20,6 +20,7 @@ class Preset:
     description: str
     train: dict[str, Any]
     eval: dict[str, Any] = field(default_factory=dict)
+    transfer_kimg: float = 0.0  # SSN base: training after transfer from the preset's StyleGAN2 (§3.4)
     finetune_kimg: float = 0.0  # length of the λD / Appendix-B fine-tunes from the λD = 0 base
 
 
@@ -30,7 +31,7 @@ PRESETS: dict[str, Preset] = {
                    channel_max=32, spade_hidden=16, batch_size=8, kimg=0.2, dataset_length=512, snapshot_kimg=0.1,
                    sample_kimg=0.1, sample_count=16, ema_kimg=0.05, pl_batch_shrink=2),
         eval=dict(n_fd=256, n_ppl=64, n_distortion=64, batch_size=32),
-        finetune_kimg=0.1,
+        transfer_kimg=0.1, finetune_kimg=0.1,
     ),
     "cpu": Preset(
         "cpu", "the offline reproduction: procedural data, minutes per model on 2 CPU cores",
@@ -38,7 +39,7 @@ PRESETS: dict[str, Preset] = {
                    channel_max=64, spade_hidden=32, batch_size=16, kimg=50, dataset_length=20000,
                    snapshot_kimg=5, sample_kimg=5, ema_kimg=2.5, r1_gamma=0.01),  # γ ≈ 0.0002·res²/batch (ADA)
         eval=dict(n_fd=2000, n_ppl=1000, n_distortion=1000, batch_size=64),  # `make reproduce` < 20 min
-        finetune_kimg=6,
+        transfer_kimg=30, finetune_kimg=8,
     ),
     "gpu": Preset(
         "gpu", "one GPU, bigger procedural runs (or any image folder)",
@@ -46,7 +47,7 @@ PRESETS: dict[str, Preset] = {
                    channel_max=256, batch_size=32, kimg=3000, dataset_length=50000, snapshot_kimg=250,
                    sample_kimg=100, ema_kimg=10),
         eval=dict(n_fd=10000, n_ppl=10000, n_distortion=10000, batch_size=128),
-        finetune_kimg=1000,
+        transfer_kimg=1000, finetune_kimg=1000,
     ),
     "paper": Preset(
         "paper", "256×256 FFHQ / LSUN churches, transfer from StyleGAN2 (§3.4, §4)",

@@ -204,20 +204,27 @@ def build_networks(config: TrainConfig) -> tuple[nn.Module, Discriminator]:
         if source.resolution != config.resolution:
             raise ValueError(f"{config.transfer} is a {source.resolution}×{source.resolution} StyleGAN2 but the run is "
                              f"configured for resolution {config.resolution}: pass --resolution {source.resolution}")
-        G = SSNGenerator.from_stylegan2(source, grid=config.grid, conditioning=config.conditioning,
-                                        border=config.border, refine=config.refine,
-                                        spade_hidden=config.spade_hidden) if config.model == "ssn" else source
+        G = SSNGenerator.from_stylegan2(source, **_ssn_options(config)) if config.model == "ssn" else source
         D = load_stylegan2_discriminator(config.transfer)
         return G, D
-    arch = dict(resolution=config.resolution, z_dim=config.z_dim, w_dim=config.w_dim, channel_base=config.channel_base,
-                channel_max=config.channel_max, mapping_layers=config.mapping_layers)
     if config.model == "ssn":
-        G = SSNGenerator(grid=config.grid, conditioning=config.conditioning, border=config.border,
-                         refine=config.refine, spade_hidden=config.spade_hidden, **arch)
+        G = SSNGenerator(**_ssn_options(config), **_generator_arch(config))
     else:
-        G = StyleGAN2Generator(**arch)
+        G = StyleGAN2Generator(**_generator_arch(config))
     D = Discriminator(config.resolution, config.channel_base, config.channel_max, config.mbstd_group)
     return G, D
+
+
+def _generator_arch(config: TrainConfig) -> dict[str, int]:
+    """The constructor arguments StyleGAN2 and SSN generators share."""
+    return dict(resolution=config.resolution, z_dim=config.z_dim, w_dim=config.w_dim, channel_base=config.channel_base,
+                channel_max=config.channel_max, mapping_layers=config.mapping_layers)
+
+
+def _ssn_options(config: TrainConfig) -> dict[str, Any]:
+    """The SSN's own constructor arguments (those StyleGAN2 does not have)."""
+    return dict(grid=config.grid, conditioning=config.conditioning, border=config.border, refine=config.refine,
+                spade_hidden=config.spade_hidden)
 
 
 def lazy_adam(params, config: TrainConfig, interval: int) -> torch.optim.Adam:
@@ -454,7 +461,9 @@ class Trainer:
         return path
 
     def load_weights(self, source: str | Path) -> None:
-        """Start from another run's networks (G, G_ema, D) — not its optimizers or counters."""
+        """Start from another run's networks (G, G_ema, D) — not its optimizers or counters. An SSN
+        started from a StyleGAN2 run gets its generators by transfer (§3.4,
+        `SSNGenerator.from_stylegan2`), as the paper's SSNs start from pretrained StyleGAN2s."""
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"init_from: {source} does not exist")
@@ -462,10 +471,19 @@ class Trainer:
             path = latest_checkpoint(path)
             if path is None:
                 raise FileNotFoundError(f"init_from: no checkpoint in {source}/{CHECKPOINT_DIR}")
-        tensors, _ = load_tensors(path, device=self.env.device)
-        for prefix, module in (("G", self.G), ("G_ema", self.G_ema), ("D", self.D)):
-            _load_module(module, prefix, tensors, path)
-        logger.info("initialised G, G_ema and D from %s", path)
+        tensors, meta = load_tensors(path, device=self.env.device)
+        source_config = TrainConfig.from_dict(meta["config"])
+        transfer = source_config.model == "stylegan2" and self.config.model == "ssn"
+        for prefix, module in (("G", self.G), ("G_ema", self.G_ema)):
+            if transfer:
+                stylegan2 = StyleGAN2Generator(**_generator_arch(source_config)).to(self.env.device)
+                _load_module(stylegan2, prefix, tensors, path)
+                transferred = SSNGenerator.from_stylegan2(stylegan2, **_ssn_options(self.config))
+                _load_module(module, prefix, {f"{prefix}.{k}": v for k, v in transferred.state_dict().items()}, path)
+            else:
+                _load_module(module, prefix, tensors, path)
+        _load_module(self.D, "D", tensors, path)
+        logger.info("initialised G, G_ema and D from %s%s", path, " (StyleGAN2 → SSN transfer)" if transfer else "")
 
     def load_checkpoint(self, path: Path) -> None:
         tensors, meta = load_tensors(path, device=self.env.device)

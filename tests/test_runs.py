@@ -56,6 +56,35 @@ def test_fine_tuning_starts_from_the_base_run_weights(tmp_path):
         trainer.load_weights(tmp_path / "nowhere")
 
 
+def test_an_ssn_started_from_a_stylegan2_run_is_its_transfer(tmp_path):
+    """§3.4 with our own StyleGAN2: every tensor of the run's G, G_ema and D is copied, so the SSN
+    with a constant latent grid draws the StyleGAN2's images (to float rounding)."""
+    base = TrainConfig.from_preset("ci", model="stylegan2", **TINY)
+    base_dir = runs.ensure_run(base, "sg2", root=tmp_path, models=tmp_path / "none").parent
+    ssn_config = TrainConfig.from_preset("ci", init_from=str(base_dir), **TINY)
+    from ssnlib.networks import StyleGAN2Generator
+    from ssnlib.train import Dist, Trainer
+
+    trainer = Trainer(ssn_config, Dist())
+    trainer.load_weights(base_dir)
+    tensors, _ = load_tensors(latest_checkpoint(base_dir))
+    for prefix, module in (("G", trainer.G), ("G_ema", trainer.G_ema), ("D", trainer.D)):
+        copied = {k: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+        state = module.state_dict()
+        assert len(copied) == len(state) and all(torch.equal(state[k[len(prefix) + 1:]], v) for k, v in copied.items())
+    sg2 = StyleGAN2Generator(**{k: getattr(base, k) for k in ("resolution", "z_dim", "w_dim", "channel_base",
+                                                              "channel_max", "mapping_layers")})
+    sg2.load_state_dict({k[len("G_ema."):]: v for k, v in tensors.items() if k.startswith("G_ema.")})
+    z = torch.randn(2, base.z_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        grid_z = z[:, :, None, None].expand(-1, -1, *ssn_config.grid)
+        expected = sg2(z, noise_mode="const")
+        assert expected.abs().max() > 1 and (trainer.G_ema(grid_z, noise_mode="const") - expected).abs().max() <= 1e-5
+    spade = TrainConfig.from_preset("ci", init_from=str(base_dir), conditioning="spade", **TINY)
+    with pytest.raises(KeyError, match="no SSN counterpart"):
+        Trainer(spade, Dist()).load_weights(base_dir)
+
+
 def test_ship_writes_fp16_generators_that_the_registry_then_loads(tmp_path):
     config = TrainConfig.from_preset("ci", **TINY)
     trained = runs.ensure_run(config, "faces", root=tmp_path / "runs", models=tmp_path / "none")

@@ -52,8 +52,10 @@ def zoo(monkeypatch):
     zoo = ModelZoo("ci", "faces")
     zoo.requested = []
 
-    def ssn_file(lambda_d=0.0, pl_kind="plain", pl_weight=None, finetuned=False):
+    def ssn_file(lambda_d=0.0, pl_kind="plain", pl_weight=None, finetuned=False, from_scratch=False):
         zoo.requested.append(dict(lambda_d=lambda_d, pl_kind=pl_kind, finetuned=finetuned))
+        if from_scratch:
+            return Stub((4, 4), **numbers(16.0, 11.0))
         if pl_kind == "low_distortion":
             return Stub((4, 4), **numbers(30.0, 5.0, 0.001 * pl_weight))
         return Stub((4, 4), **numbers(10 * (1 + lambda_d / 100), 10 / (1 + lambda_d), 0.03 / (1 + lambda_d)))
@@ -80,9 +82,14 @@ def test_table1_columns_and_resampling(zoo):
     t1 = tables.table1({"faces": zoo}, {"faces": SETTINGS})
     assert list(t1.columns) == ["dataset", "model", "train_kimg", "fd_proc", "fd_proc_se", "ppl_proc", "ppl_proc_se",
                                 "resampling", "paper_fid", "paper_ppl"]
-    assert list(t1["model"]) == ["stylegan2", "ssn", "untrained"] and list(t1["resampling"]) == ["✗", "✓", "—"]
-    assert list(t1["paper_fid"])[:2] == [19.76, 12.24] and math.isnan(t1["paper_fid"][2])
-    assert list(t1["fd_proc"]) == [14.0, 10.0, 100.0] and list(t1["train_kimg"]) == pytest.approx([0.2, 0.2, 0.0])
+    assert list(t1["model"]) == ["stylegan2", "ssn", "ssn_from_scratch", "untrained"]
+    assert list(t1["resampling"]) == ["✗", "✓", "✓", "—"]
+    assert list(t1["paper_fid"])[:2] == [19.76, 12.24] and t1["paper_fid"][2:].isna().all()
+    # ci: StyleGAN2 0.2 kimg; the SSN is transferred from it and trained 0.1 more; from scratch 0.2
+    assert list(t1["fd_proc"]) == [14.0, 10.0, 16.0, 100.0]
+    assert list(t1["train_kimg"]) == pytest.approx([0.2, 0.3, 0.2, 0.0])
+    claim = tables.table1_claim(t1)
+    assert "FD-proc 10 vs 14 (×0.71), SSN from scratch 16 (×1.14), untrained 100" in claim.ours
 
 
 def test_proxy_columns_are_never_named_fid_or_ppl(zoo):
@@ -100,8 +107,9 @@ def test_table2_columns_rows_and_paper_numbers(zoo):
     t2 = tables.table2(zoo, [0, 100, 10000], SETTINGS)
     assert list(t2.columns) == ["model", "lambda_d", "train_kimg", "fd_proc", "fd_proc_se", "ppl_proc", "ppl_proc_se",
                                 *tables.BLOCK_COLUMNS, "paper_fid", "paper_ppl", "paper_distortion"]
-    # ci: 0.2 kimg base + 0.1 kimg fine-tunes; the λD = 0 row is the equal-length fine-tune, not the base
-    assert list(t2["train_kimg"]) == pytest.approx([0.2, 0.3, 0.3, 0.3])
+    # ci: 0.2 kimg StyleGAN2 + 0.1 kimg transferred SSN + 0.1 kimg fine-tunes; the λD = 0 row is the
+    # equal-length fine-tune, not the base
+    assert list(t2["train_kimg"]) == pytest.approx([0.2, 0.4, 0.4, 0.4])
     assert [r["finetuned"] for r in zoo.requested] == [True, True, True]
     assert list(t2["model"]) == ["stylegan2", "ssn", "ssn", "ssn"] and math.isnan(t2["lambda_d"][0])
     assert t2["paper_distortion"].iloc[2] == 0.0043 and t2["paper_fid"].iloc[0] == 19.76
