@@ -4,7 +4,8 @@
   blocks of each (z̃_a = z'_a on the chosen cells, every other cell and every noise input kept).
 - `change_table` — per example: distortion (mean squared change outside the blocks, Table 2's
   scale: images in [-1, 1], mean over RGB), in-block change and locality, as Table 2 but for
-  exactly the pictured examples.
+  exactly the pictured examples; `resample_change_table` — the same over many more originals,
+  batch by batch: the sample a claim about the pictured blocks is judged on.
 - `part_cells` — the cells covering a part (Figure 8: the left eye) found by the procedural part
   network on each original, with a fixed fallback when the segmentation finds none.
 - `samples_figure` (Table 1) — rows of samples: the training data beside each model.
@@ -29,6 +30,8 @@ import torch
 from matplotlib.colors import Normalize, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+
+from tqdm.auto import tqdm
 
 from .blocks import BlockGrid, BlockSpec, resample
 from .viz import difference_map, image_grid, to_uint8
@@ -143,6 +146,31 @@ def change_table(originals: torch.Tensor, edited: torch.Tensor, masks: torch.Ten
                          "in_block": energy_in[i, k].item() / n_in if n_in else float("nan"),
                          "locality": energy_in[i, k].item() / total if total > 0 else float("nan")})
     return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def resample_change_table(G, blocks: BlockSpec, n: int, n_resamples: int = 1, seed: int = 0, batch_size: int = 64,
+                          truncation_psi: float = 1.0, device=None, progress: bool = True) -> pd.DataFrame:
+    """`change_table` of n originals × `n_resamples` resamples of the same `blocks`, generated
+    `batch_size` originals at a time: batch b is `generate_originals(G, ·, seed=s_b)` and
+    `resample_originals(…, seed=s_b + 1)` with s_b = 10000·(seed + 1) + 2b, so it never repeats
+    the pictured examples (seeds `seed`, `seed + 1`, …) and two generators with the same latent
+    shape see the same latents and fresh draws (a paired comparison). Column `image` counts
+    across batches. The pictures show a handful of examples; this is the sample their claim is
+    judged on."""
+    if n < 2:
+        raise ValueError(f"need at least two originals for a mean and its standard error, got n={n}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    tables = []
+    for b, start in enumerate(tqdm(range(0, n, batch_size), desc="resamples", disable=not progress, leave=False)):
+        batch_seed = 10000 * (seed + 1) + 2 * b
+        originals = generate_originals(G, min(batch_size, n - start), seed=batch_seed,
+                                       truncation_psi=truncation_psi, device=device)
+        resamples = resample_originals(G, originals, blocks, n_resamples, seed=batch_seed + 1)
+        table = change_table(originals.images, resamples.images, resamples.pixel_masks)
+        tables.append(table.assign(image=table.image + start))
+    return pd.concat(tables, ignore_index=True)
 
 
 # ------------------------------------------------------------------ blocks from a part segmentation

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from matplotlib.patches import Rectangle
@@ -13,6 +14,7 @@ from ssnlib.figures import (
     grid_overlay_figure,
     part_cells,
     resample_figure,
+    resample_change_table,
     resample_originals,
     samples_figure,
 )
@@ -72,6 +74,24 @@ def test_change_table_numbers():
     assert first.in_block == pytest.approx(1 / 4) and first.distortion == pytest.approx(0.25 / 12)
     assert first.locality == pytest.approx(1 / 1.25)
     assert unchanged.distortion == 0 and np.isnan(unchanged.locality)
+
+
+def test_resample_change_table_is_change_table_batch_by_batch(G):
+    blocks = [(1, 1), (1, 2)]
+    table = resample_change_table(G, blocks, n=5, n_resamples=2, seed=3, batch_size=2, progress=False)
+    expected = []
+    for b, start in enumerate(range(0, 5, 2)):  # batches of 2, 2, 1 with the documented seeds
+        originals = generate_originals(G, min(2, 5 - start), seed=40000 + 2 * b)
+        resamples = resample_originals(G, originals, blocks, 2, seed=40000 + 2 * b + 1)
+        part = change_table(originals.images, resamples.images, resamples.pixel_masks)
+        expected.append(part.assign(image=part.image + start))
+    expected = pd.concat(expected, ignore_index=True)
+    assert len(table) == 10 and table.image.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    np.testing.assert_allclose(table[["distortion", "in_block", "locality"]].to_numpy(),
+                               expected[["distortion", "in_block", "locality"]].to_numpy(), rtol=1e-6)
+    assert (table.in_block > 0).all()  # the blocks really were redrawn
+    with pytest.raises(ValueError, match="at least two originals"):
+        resample_change_table(G, blocks, n=1)
 
 
 def test_cell_boxes():
