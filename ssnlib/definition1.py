@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 import torch
+from scipy.stats import t as student_t
 from tqdm.auto import tqdm
 
 from .blocks import BlockGrid, resample_each
@@ -42,6 +43,7 @@ STARTS = ("y0", "fixed y0")  # independent starts, one start repeated n times
 NOISE = ("kept", "fresh")  # noise inputs kept from the start, or redrawn
 
 SetSpec = tuple[str, int, str]  # (start, blocks_resampled, noise)
+FLOOR_LEVEL = 0.9973  # two-sided coverage of "mean ± 3 sd" when the sd is known
 
 
 def block_grid(G: torch.nn.Module) -> BlockGrid:
@@ -177,14 +179,28 @@ def _row(table: pd.DataFrame, start: str, blocks: int, noise: str) -> pd.Series:
                          "(build it with definition1_sets)") from None
 
 
+def floor_interval(floor: pd.Series, level: float = FLOOR_LEVEL) -> tuple[float, float, float]:
+    """(low, high, q): where one more floor-like FD falls with probability `level`, given the k
+    floor FDs — mean ± q·sd·√(1 + 1/k), q the two-sided Student-t quantile with k − 1 degrees of
+    freedom. This is what "within mean ± 3 sd" means when the sd is estimated from k sets: a plain
+    3 sd from k = 5 sets is exceeded by 5.2% of floor-like sets, not 0.27%."""
+    k = len(floor)
+    if k < 2:
+        raise ValueError(f"a floor interval needs at least 2 floor sets, got {k}")
+    q = float(student_t.ppf(0.5 + level / 2, k - 1))
+    half = q * floor.std() * (1 + 1 / k) ** 0.5
+    return floor.mean() - half, floor.mean() + half, q * (1 + 1 / k) ** 0.5
+
+
 def definition1_claims(chains: pd.DataFrame, n: int, lambda_d: float) -> list[Claim]:
     """The notebook's two claims from a `definition1_sets` table (n images per set, λD of the SSN):
 
     1. a full sweep is a fresh sample — reproduced if, with the noise inputs redrawn, the FD of both
-       full-sweep sets (independent and fixed start) lies within the floor's mean ± 3 sd and the
-       correlation with the start is within 3 se of 0;
+       full-sweep sets (independent and fixed start) lies within the floor's 99.73% prediction
+       interval (`floor_interval`: the "mean ± 3 sd" of a known sd) and the correlation with the
+       start is within 3 se of 0;
     2. a partial sweep is not — reproduced if its correlation exceeds 3 se and the fixed-start FD
-       lies above the floor's mean + 3 sd; "partly" if only one of the two holds.
+       lies above that interval; "partly" if only one of the two holds.
 
     The floor is every set with blocks_resampled = 0 (the fresh sets and the start samples)."""
     missing = sorted(set(COLUMNS) - set(chains.columns))
@@ -194,8 +210,9 @@ def definition1_claims(chains: pd.DataFrame, n: int, lambda_d: float) -> list[Cl
     if len(floor) < 2:
         raise ValueError(f"chains has {len(floor)} noise-floor sets (blocks_resampled = 0); at least 2 are needed")
     nb = int(chains.blocks_resampled.max())
-    lo, hi = floor.mean() - 3 * floor.std(), floor.mean() + 3 * floor.std()
-    floor_text = f"floor {floor.mean():.3g} ± {floor.std():.3g} (sd over {len(floor)} independent sets: fresh samples and the start samples)"
+    lo, hi, width = floor_interval(floor)
+    floor_text = (f"floor {floor.mean():.3g} ± {floor.std():.3g} (sd over {len(floor)} independent sets: fresh samples "
+                  f"and the start samples; 99.73% interval {lo:.3g}–{hi:.3g}, ±{width:.2f} sd)")
     row = chains.set_index(["start", "blocks_resampled", "noise"])
     full_free, fixed_free = _row(row, "y0", nb, "fresh"), _row(row, "fixed y0", nb, "fresh")
     full_kept, fixed_kept = _row(row, "y0", nb, "kept"), _row(row, "fixed y0", nb, "kept")
@@ -210,7 +227,8 @@ def definition1_claims(chains: pd.DataFrame, n: int, lambda_d: float) -> list[Cl
         f"{full_kept.fd_proc:.3g} / {fixed_kept.fd_proc:.3g}, correlation {full_kept.pixel_corr:.3f} ± "
         f"{full_kept.pixel_corr_se:.3f}; n = {n}, λD = {lambda_d:g}",
         "reproduced" if within and uncorrelated else "not reproduced",
-        "rule (noise inputs redrawn): both FD-proc within the floor's mean ± 3 sd and correlation within 3 se of 0. "
+        "rule (noise inputs redrawn): both FD-proc within the floor's 99.73% prediction interval and correlation "
+        "within 3 se of 0. "
         "Block resampling keeps the per-pixel noise inputs, latents outside the block grid: Definition 1 then holds "
         "for the image given those noise inputs", "§2, Definition 1")
     partial, fixed_partial = _row(row, "y0", nb - 1, "fresh"), _row(row, "fixed y0", nb - 1, "fresh")
@@ -223,5 +241,6 @@ def definition1_claims(chains: pd.DataFrame, n: int, lambda_d: float) -> list[Cl
         f"FD-proc from one fixed start {fixed_partial.fd_proc:.3g} vs {floor_text}; from independent starts "
         f"{partial.fd_proc:.3g} (the marginal is still the model's)",
         "reproduced" if farther and correlated else ("partly" if farther or correlated else "not reproduced"),
-        "rule: correlation > 3 se and fixed-start FD-proc above the floor's mean + 3 sd", "§2, Definition 1")
+        "rule: correlation > 3 se and fixed-start FD-proc above the floor's 99.73% prediction interval",
+        "§2, Definition 1")
     return [full, partial_claim]

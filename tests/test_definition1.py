@@ -3,6 +3,7 @@ a random order per chain; `definition1_sets` reproduces the notebook's original 
 gives the exact correlations of a generator whose image *is* its latent grid, and
 `definition1_claims` applies the notebook's rules."""
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -14,6 +15,7 @@ from ssnlib.definition1 import (
     COLUMNS,
     block_grid,
     definition1_claims,
+    floor_interval,
     definition1_sets,
     pixel_corr,
     set_specs,
@@ -294,9 +296,9 @@ def test_definition1_sets_rejects_bad_input():
 
 
 def chains_table(fd: dict, corr: dict, se: float = 0.01, nb: int = 16, n_floor: int = 4) -> pd.DataFrame:
-    """A hand-made `definition1_sets` table: floor FD 10.0, 10.1, … (mean 10.2, sd ≈ 0.158 with the
-    start samples), every other value from `fd` / `corr` keyed by (start, blocks, noise), else the
-    floor mean and 0."""
+    """A hand-made `definition1_sets` table: floor FD 10.0, 10.1, … (with n_floor = 4 and the start
+    samples: mean 10.2, sd ≈ 0.158, 99.73% interval ±7.25 sd = 9.05–11.35), every other value from
+    `fd` / `corr` keyed by (start, blocks, noise), else the floor mean and 0."""
     rows = []
     for k, (start, blocks, noise) in enumerate(set_specs(nb, n_floor)):
         key = (start, blocks, noise)
@@ -307,32 +309,51 @@ def chains_table(fd: dict, corr: dict, se: float = 0.01, nb: int = 16, n_floor: 
 
 
 def test_definition1_claims_reproduced():
-    chains = chains_table(fd={("fixed y0", 15, "fresh"): 11.0}, corr={("y0", 15, "fresh"): 0.05})
+    chains = chains_table(fd={("fixed y0", 15, "fresh"): 11.5}, corr={("y0", 15, "fresh"): 0.05})
     full, partial = definition1_claims(chains, 100, 100.0)
     assert (full.verdict, partial.verdict) == ("reproduced", "reproduced")
     assert full.claim == "Resampling every SSN block once in any order gives a fresh sample (Definition 1)"
-    assert "floor 10.2 ± 0.158 (sd over 5 independent sets: fresh samples and the start samples)" in full.ours and full.ours.endswith("n = 100, λD = 100")
+    floor = ("floor 10.2 ± 0.158 (sd over 5 independent sets: fresh samples and the start samples; "
+             "99.73% interval 9.05–11.3, ±7.25 sd)")
+    assert floor in full.ours and full.ours.endswith("n = 100, λD = 100")
     assert partial.ours == ("noise redrawn: pixel correlation with the start 0.050 ± 0.010; FD-proc from one fixed "
-                            "start 11 vs floor 10.2 ± 0.158 (sd over 5 independent sets: fresh samples and the start samples); from independent starts 10.2 "
-                            "(the marginal is still the model's)")
-    assert partial.reason == "rule: correlation > 3 se and fixed-start FD-proc above the floor's mean + 3 sd"
+                            f"start 11.5 vs {floor}; from independent starts 10.2 (the marginal is still the model's)")
+    assert partial.reason == "rule: correlation > 3 se and fixed-start FD-proc above the floor's 99.73% prediction interval"
     assert full.source == partial.source == "§2, Definition 1"
 
 
 @pytest.mark.parametrize("fd, corr, verdicts", [
-    # a full sweep from the fixed start farther than mean + 3 sd (10.2 + 0.47): not a fresh sample
-    ({("fixed y0", 16, "fresh"): 10.8, ("fixed y0", 15, "fresh"): 11.0}, {("y0", 15, "fresh"): 0.05},
+    # a full sweep from the fixed start beyond the interval (10.2 + 7.25 sd = 11.35): not a fresh sample
+    ({("fixed y0", 16, "fresh"): 11.4, ("fixed y0", 15, "fresh"): 11.5}, {("y0", 15, "fresh"): 0.05},
      ("not reproduced", "reproduced")),
     # full sweep still correlated with its start (0.031 ≥ 3 se); partial sweep neither correlated nor farther
     ({}, {("y0", 16, "fresh"): 0.031}, ("not reproduced", "not reproduced")),
-    # just within the rules: |corr| < 3 se, FD at the floor's edge; partial correlated but not farther
-    ({("y0", 16, "fresh"): 10.6}, {("y0", 16, "fresh"): -0.029, ("y0", 15, "fresh"): 0.031},
+    # just within the rules: |corr| < 3 se, FD 4.4 sd above the floor mean (beyond a plain 3 sd, inside the
+    # interval a 5-set sd calls for); partial correlated but not farther
+    ({("y0", 16, "fresh"): 10.9}, {("y0", 16, "fresh"): -0.029, ("y0", 15, "fresh"): 0.031},
      ("reproduced", "partly")),
     # partial farther from one fixed start, but uncorrelated from independent starts
-    ({("fixed y0", 15, "fresh"): 11.0}, {}, ("reproduced", "partly")),
+    ({("fixed y0", 15, "fresh"): 11.5}, {}, ("reproduced", "partly")),
 ])
 def test_definition1_claims_rules(fd, corr, verdicts):
     assert tuple(c.verdict for c in definition1_claims(chains_table(fd, corr), 100, 0.0)) == verdicts
+
+
+def test_floor_interval_is_the_student_t_prediction_interval():
+    floor = pd.Series([10.0, 10.1, 10.2, 10.3, 10.4])
+    lo, hi, width = floor_interval(floor)
+    assert width == pytest.approx(6.6201 * (1.2 ** 0.5), rel=1e-4)  # t(4) at 0.99865, times √(1 + 1/5)
+    assert (lo, hi) == pytest.approx((10.2 - width * floor.std(), 10.2 + width * floor.std()))
+    many = pd.Series(np.linspace(10.0, 11.2, 13))
+    assert floor_interval(many)[2] == pytest.approx(3.7642 * (1 + 1 / 13) ** 0.5, rel=1e-4)
+    # calibrated: over many simulated floors, one more normal draw falls outside about 0.27% of the time
+    draws = np.random.default_rng(0).normal(size=(200000, 6))
+    floors, new_set = draws[:, :5], draws[:, 5]
+    off = np.abs(new_set - floors.mean(1)) / floors.std(1, ddof=1)
+    assert 0.0022 < (off > width).mean() < 0.0033
+    assert 0.047 < (off > 3).mean() < 0.057  # a plain 3 sd: 5.2% false alarms
+    with pytest.raises(ValueError, match="at least 2 floor sets"):
+        floor_interval(pd.Series([1.0]))
 
 
 def test_definition1_claims_rejects_incomplete_tables():

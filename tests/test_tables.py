@@ -146,6 +146,15 @@ def test_lambda100_rule():
     noisy.loc[noisy.lambda_d == 0, "distortion_se"] = 0.02  # a ÷10 cut inside two standard errors
     assert tables.lambda100_claim(noisy).verdict == "not reproduced"
     assert tables.lambda100_claim(t2_table([(0, 10.0, 9, 0.03)])).verdict == "not measured"
+    assert "span" not in meets.reason  # one run at λD ≤ 10: no spread to quote
+
+
+def test_lambda100_claim_quotes_the_spread_of_the_small_lambda_runs():
+    table = t2_table([(0, 10.0, 9, 0.03), (1, 14.5, 9, 0.03), (10, 10.5, 8, 0.02), (100, 14.0, 5, 0.005)])
+    assert tables.quality_spread(table) == (10.0, 14.5, [0.0, 1.0, 10.0])
+    claim = tables.lambda100_claim(table)
+    assert claim.verdict == "reproduced"  # the spread is context, not a change of rule
+    assert "λD ∈ {0, 1, 10} span FD-proc 10–14.5 (×1.45)" in claim.reason
 
 
 def test_baseline_ppl_and_tradeoff_rules():
