@@ -378,12 +378,18 @@ def lambda100_claim(table: pd.DataFrame, chosen: float = paper.CHOSEN_LAMBDA) ->
               f"÷{CUT_REPRODUCED:g} at ≤ ×{COST_REPRODUCED}, partly ÷{CUT_PARTLY:g} at ≤ ×{COST_PARTLY}, "
               f"beyond 2 SE; the in-block change fell ÷{in_block_ratio:.2g} (the paper: distortion ÷{paper_cut:.1f} "
               f"at ×{paper_cost:.2f} FID)")
+    return Claim(claim, paper_text, ours, verdict, reason + _spread_text(table), source)
+
+
+def _spread_text(table: pd.DataFrame) -> str:
+    """'; the equal-length runs at λD ∈ {…} span …' from `quality_spread`, or '' without one."""
     spread = quality_spread(table)
-    if spread is not None:
-        lo, hi, lams = spread
-        reason += (f"; the equal-length runs at λD ∈ {{{', '.join(f'{lam:g}' for lam in lams)}}} span {label} "
-                   f"{_fmt(lo)}–{_fmt(hi)} (×{hi / lo:.2f}): one run each, training noise the standard errors leave out")
-    return Claim(claim, paper_text, ours, verdict, reason, source)
+    if spread is None:
+        return ""
+    lo, hi, lams = spread
+    return (f"; the equal-length runs at λD ∈ {{{', '.join(f'{lam:g}' for lam in lams)}}} span "
+            f"{LABELS[metric_columns(table)[0]]} {_fmt(lo)}–{_fmt(hi)} (×{hi / lo:.2f}): one run each, training "
+            "noise the standard errors leave out")
 
 
 def quality_spread(table: pd.DataFrame, max_lambda: float = 10.0) -> tuple[float, float, list[float]] | None:
@@ -555,5 +561,6 @@ def appendix_b_claim(table: pd.DataFrame, tolerance: float = APPENDIX_B_TOLERANC
     verdict = "not reproduced" if beats else "reproduced"
     reason = (f"largest gain over the λD curve {margins[best]:+.0%} (w {best}); rule: an eq. 15 model beats the "
               f"curve if > {tolerance:.0%} better in {label} than the best λD model with no more distortion — "
-              + (f"beaten at weight(s) {', '.join(beats)}" if beats else "none does"))
+              + (f"beaten at weight(s) {', '.join(beats)}" if beats else "none does")
+              + _spread_text(curve.rename(columns={"weight": "lambda_d"})))
     return Claim(claim, paper_text, "; ".join(parts), verdict, reason, source)

@@ -237,6 +237,11 @@ def test_appendix_b_rule():
     beaten = tables.appendix_b_claim(tb([(2, 12.0, 0.01)]))
     assert beaten.verdict == "not reproduced" and "weight(s) 2" in beaten.reason and "+20%" in beaten.reason
     assert tables.appendix_b_claim(tb([])).verdict == "not measured"
+    assert "span" not in beaten.reason  # one λD ≤ 10 run: no spread to quote
+    second_run = {"regularizer": "lambda_d", "weight": 1, "fd_proc": 13.0, "ppl_proc": 1.0, "distortion": 0.03,
+                  "distortion_se": 0.0, "in_block": 0.5}
+    noisy = tables.appendix_b_claim(pd.concat([tb([(2, 12.0, 0.01)]), pd.DataFrame([second_run])]))
+    assert noisy.verdict == "not reproduced" and "λD ∈ {0, 1} span FD-proc 10–13 (×1.30)" in noisy.reason
 
 
 def test_figures_draw_both_series(zoo):
