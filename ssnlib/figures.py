@@ -30,7 +30,6 @@ import torch
 from matplotlib.colors import Normalize, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-
 from tqdm.auto import tqdm
 
 from .blocks import BlockGrid, BlockSpec, resample

@@ -56,10 +56,13 @@ class Outputs:
         return csv_path
 
     def save_figure(self, figure, name: str, dpi: int = 150) -> Path:
-        """`name`.png and `name`.pdf in figures/ (a matplotlib figure)."""
+        """`name`.png and `name`.pdf in figures/ (a matplotlib figure). No creation date in the PDF:
+        the same figure gives the same bytes, so a rerun of `make reproduce` changes no file whose
+        content did not change."""
         png = self.figures / f"{name}.png"
         atomic_write(png, lambda tmp: figure.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
-        atomic_write(self.figures / f"{name}.pdf", lambda tmp: figure.savefig(tmp, format="pdf", bbox_inches="tight"))
+        atomic_write(self.figures / f"{name}.pdf", lambda tmp: figure.savefig(tmp, format="pdf", bbox_inches="tight",
+                                                                            metadata={"CreationDate": None}))
         logger.info("wrote %s (+ .pdf)", png)
         return png
 

@@ -13,8 +13,8 @@ from ssnlib.figures import (
     generate_originals,
     grid_overlay_figure,
     part_cells,
-    resample_figure,
     resample_change_table,
+    resample_figure,
     resample_originals,
     samples_figure,
 )

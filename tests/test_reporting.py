@@ -32,6 +32,10 @@ def test_figures_claims_and_summary(tmp_path):
     ax.plot([0, 1], [1, 0])
     png = out.save_figure(fig, "figure5")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (png.with_suffix(".pdf")).read_bytes()[:4] == b"%PDF"
+    first = png.read_bytes(), png.with_suffix(".pdf").read_bytes()
+    out.save_figure(fig, "figure5")
+    assert (png.read_bytes(), png.with_suffix(".pdf").read_bytes()) == first  # byte-identical when redrawn
+    assert b"/CreationDate" not in first[1]  # not merely within the same second
     with pytest.raises(ValueError, match="verdict must be one of"):
         Claim("c", "p", "o", "maybe", "r")
     out.write_claims("02_lambda_ablation", [Claim("λD = 100 cuts distortion", "÷12", "÷3", "partly", "rule", "Table 2")])
