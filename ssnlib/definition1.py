@@ -180,16 +180,16 @@ def _row(table: pd.DataFrame, start: str, blocks: int, noise: str) -> pd.Series:
 
 
 def floor_interval(floor: pd.Series, level: float = FLOOR_LEVEL) -> tuple[float, float, float]:
-    """(low, high, q): where one more floor-like FD falls with probability `level`, given the k
-    floor FDs — mean ± q·sd·√(1 + 1/k), q the two-sided Student-t quantile with k − 1 degrees of
-    freedom. This is what "within mean ± 3 sd" means when the sd is estimated from k sets: a plain
-    3 sd from k = 5 sets is exceeded by 5.2% of floor-like sets, not 0.27%."""
+    """(low, high, width in sd): where one more floor-like FD falls with probability `level`,
+    given the k floor FDs — mean ± width·sd, width = q·√(1 + 1/k), q the two-sided Student-t
+    quantile with k − 1 degrees of freedom. This is what "within mean ± 3 sd" means when the sd is
+    estimated from k sets: a plain 3 sd from k = 5 sets is exceeded by 5.2% of floor-like sets, not
+    0.27%."""
     k = len(floor)
     if k < 2:
         raise ValueError(f"a floor interval needs at least 2 floor sets, got {k}")
-    q = float(student_t.ppf(0.5 + level / 2, k - 1))
-    half = q * floor.std() * (1 + 1 / k) ** 0.5
-    return floor.mean() - half, floor.mean() + half, q * (1 + 1 / k) ** 0.5
+    width = float(student_t.ppf(0.5 + level / 2, k - 1)) * (1 + 1 / k) ** 0.5
+    return floor.mean() - width * floor.std(), floor.mean() + width * floor.std(), width
 
 
 def definition1_claims(chains: pd.DataFrame, n: int, lambda_d: float) -> list[Claim]:
@@ -211,8 +211,8 @@ def definition1_claims(chains: pd.DataFrame, n: int, lambda_d: float) -> list[Cl
         raise ValueError(f"chains has {len(floor)} noise-floor sets (blocks_resampled = 0); at least 2 are needed")
     nb = int(chains.blocks_resampled.max())
     lo, hi, width = floor_interval(floor)
-    floor_text = (f"floor {floor.mean():.3g} ± {floor.std():.3g} (sd over {len(floor)} independent sets: fresh samples "
-                  f"and the start samples; 99.73% interval {lo:.3g}–{hi:.3g}, ±{width:.2f} sd)")
+    floor_text = (f"floor {floor.mean():.3g} ± {floor.std():.3g} (sd over {len(floor)} independent sets: fresh "
+                  f"samples and the start samples; 99.73% interval {lo:.3g}–{hi:.3g}, ±{width:.2f} sd)")
     row = chains.set_index(["start", "blocks_resampled", "noise"])
     full_free, fixed_free = _row(row, "y0", nb, "fresh"), _row(row, "fixed y0", nb, "fresh")
     full_kept, fixed_kept = _row(row, "y0", nb, "kept"), _row(row, "fixed y0", nb, "kept")

@@ -564,3 +564,22 @@ def appendix_b_claim(table: pd.DataFrame, tolerance: float = APPENDIX_B_TOLERANC
               + (f"beaten at weight(s) {', '.join(beats)}" if beats else "none does")
               + _spread_text(curve.rename(columns={"weight": "lambda_d"})))
     return Claim(claim, paper_text, "; ".join(parts), verdict, reason, source)
+
+
+def locality_claim(measured: pd.DataFrame, area: float, claim: str, source: str, note: str = "") -> Claim:
+    """Figures 6 and 7, "the resamples change mostly locally", from a `figures.change_table` of
+    resamples of blocks that cover the fraction `area` of the image: mean locality above ½ by two
+    standard errors → reproduced; above `area` by two → partly (more change inside than the
+    blocks' size explains); else not reproduced. `note` is appended to the reason."""
+    share, share_se = measured.locality.mean(), measured.locality.sem()
+    if share - 2 * share_se > 0.5:
+        verdict, reason = "reproduced", "most of the change energy lies inside the resampled blocks"
+    elif share - 2 * share_se > area:
+        verdict = "partly"
+        reason = f"more change inside the blocks than their area ({area:.0%}) explains, but not most of it"
+    else:
+        verdict = "not reproduced"
+        reason = f"the change is not concentrated in the blocks (they cover {area:.0%} of the image)"
+    ours = (f"locality {share:.3f} ± {share_se:.3f}; distortion {_fmt(measured.distortion.mean())} vs in-block "
+            f"{_fmt(measured.in_block.mean())} (blocks {area:.0%} of the image; {len(measured)} resamples)")
+    return Claim(claim, "mostly local changes (pictures)", ours, verdict, reason + note, source)

@@ -318,7 +318,8 @@ def test_definition1_claims_reproduced():
     assert floor in full.ours and full.ours.endswith("n = 100, λD = 100")
     assert partial.ours == ("noise redrawn: pixel correlation with the start 0.050 ± 0.010; FD-proc from one fixed "
                             f"start 11.5 vs {floor}; from independent starts 10.2 (the marginal is still the model's)")
-    assert partial.reason == "rule: correlation > 3 se and fixed-start FD-proc above the floor's 99.73% prediction interval"
+    assert partial.reason == ("rule: correlation > 3 se and fixed-start FD-proc above the floor's 99.73% "
+                              "prediction interval")
     assert full.source == partial.source == "§2, Definition 1"
 
 

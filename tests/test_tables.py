@@ -278,3 +278,19 @@ def test_large_lambda_rule():
     flat["fd_proc_se"] = 10.0  # 560 vs 550 ± 10 each: no real rise at λD = 1000
     assert tables.large_lambda_claim(flat).verdict == "not reproduced"
     assert tables.large_lambda_claim(t2_table([(0, 1.0, 1, 0.1)])).verdict == "not measured"
+
+
+def test_locality_claim_rule():
+    def changes(localities):
+        return pd.DataFrame({"locality": localities, "distortion": 0.01, "in_block": 0.05})
+
+    claim = "Resampling blocks (1,1), (1,2) changes churches mostly locally"
+    most = tables.locality_claim(changes([0.60, 0.62, 0.58, 0.61]), 0.125, claim, "Figure 6, §4.1")
+    assert most.verdict == "reproduced" and most.claim == claim and most.paper == "mostly local changes (pictures)"
+    assert most.ours == ("locality 0.602 ± 0.009; distortion 0.01 vs in-block 0.05 (blocks 12% of the image; "
+                         "4 resamples)")
+    some = tables.locality_claim(changes([0.40, 0.45, 0.50, 0.55]), 0.125, claim, "Figure 6, §4.1", note=" (ci)")
+    # mean 0.475 − 2 SE 0.032 = 0.41: above the blocks' 12% of the image, below ½
+    assert some.verdict == "partly" and some.reason.endswith("but not most of it (ci)")
+    spread = tables.locality_claim(changes([0.10, 0.14, 0.12, 0.13]), 0.125, claim, "Figure 6, §4.1")
+    assert spread.verdict == "not reproduced" and "they cover 12% of the image" in spread.reason
