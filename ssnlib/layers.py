@@ -47,7 +47,7 @@ class EqualLinear(nn.Module):
         channels_last = x.movedim(1, -1)  # a no-op for (N, C)
         y = F.linear(channels_last, self.weight * self.weight_gain)
         if self.bias is not None:
-            y = y + self.bias * self.lr_mul
+            y = y + (self.bias * self.lr_mul).to(y.dtype)  # broadcasts over the last (channel) dim
         if self.activation:
             y = bias_leaky_relu(y)
         return y.movedim(-1, 1)
@@ -71,6 +71,7 @@ class EqualConv2d(nn.Module):
         activation: bool = False,
         up: int = 1,
         down: int = 1,
+        gain: float = 1.0,
     ):
         super().__init__()
         if up not in (1, 2) or down not in (1, 2) or (up > 1 and down > 1):
@@ -82,24 +83,26 @@ class EqualConv2d(nn.Module):
         self.lr_mul = lr_mul
         self.activation = activation
         self.up, self.down = up, down
+        self.gain = gain  # multiplies the output (folded into the weight or the activation's scale)
         self.register_buffer("resample_filter", setup_filter(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight * self.weight_gain
+        w = self.weight * (self.weight_gain * (1.0 if self.activation else self.gain))
         if self.down > 1:
             p = (self.resample_filter.shape[0] - 2) + (self.kernel_size - 1)
             x = blur(x, self.resample_filter, pad=((p + 1) // 2, p // 2))
             x = F.conv2d(x, w, stride=2)
         else:
             x = conv2d_same(x, w, self.up, self.resample_filter)
-        bias = self.bias * self.lr_mul if self.bias is not None else None
         if self.activation:
-            return bias_leaky_relu(x, bias)
-        return x if bias is None else x + bias.reshape(1, -1, 1, 1)
+            return bias_leaky_relu(x, self.bias * self.lr_mul if self.bias is not None else None, gain=self.gain)
+        if self.bias is None:
+            return x
+        return x + (self.bias * (self.lr_mul * self.gain)).to(x.dtype).reshape(1, -1, 1, 1)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, up={self.up}, "
-                f"down={self.down}, lr_mul={self.lr_mul}, activation={self.activation}")
+                f"down={self.down}, lr_mul={self.lr_mul}, activation={self.activation}, gain={self.gain}")
 
 
 def conv2d_same(x: torch.Tensor, weight: torch.Tensor, up: int, resample_filter: torch.Tensor) -> torch.Tensor:
@@ -111,6 +114,11 @@ def conv2d_same(x: torch.Tensor, weight: torch.Tensor, up: int, resample_filter:
     x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
     p = (resample_filter.shape[0] - 2) - (k - 1)
     return blur(x, resample_filter, pad=((p + 1) // 2 + 1, p // 2 + 1), gain=4.0)
+
+
+def demodulation_factor(sigma_sq: torch.Tensor) -> torch.Tensor:
+    """1/σ = (σ² + ε)^(-1/2), in at least float32 (σ² may come out of a bf16 matmul under autocast)."""
+    return torch.rsqrt(sigma_sq.to(torch.promote_types(sigma_sq.dtype, torch.float32)) + DEMOD_EPS)
 
 
 def _check_modulation_args(kernel_size: int, up: int) -> None:
@@ -142,12 +150,17 @@ class ModulatedConv2d(nn.Module):
         if x.ndim != 4 or c != self.in_channels or style.shape != (n, c):
             raise ValueError(f"ModulatedConv2d expects x (N, {self.in_channels}, H, W) and style (N, "
                              f"{self.in_channels}), got {tuple(x.shape)} and {tuple(style.shape)}")
+        x, demodulation = self.convolve(x, style)
+        return x if demodulation is None else x * demodulation.to(x.dtype)[:, :, None, None]
+
+    def convolve(self, x: torch.Tensor, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(w ∗ (s ⊙ x), 1/σ (N, C_out) or None): the demodulation left for the caller to fuse."""
         w = self.weight * self.weight_gain
-        x = conv2d_same(x * style[:, :, None, None], w, self.up, self.resample_filter)
-        if self.demodulate:
-            sigma_sq = torch.einsum("oc,nc->no", w.square().sum((2, 3)), style.square())
-            x = x * torch.rsqrt(sigma_sq + DEMOD_EPS)[:, :, None, None]
-        return x
+        x = conv2d_same(x * style.to(x.dtype)[:, :, None, None], w, self.up, self.resample_filter)
+        if not self.demodulate:
+            return x, None
+        sigma_sq = torch.einsum("oc,nc->no", w.square().sum((2, 3)), style.square())
+        return x, demodulation_factor(sigma_sq)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, up={self.up}, "
@@ -230,13 +243,18 @@ class SpatiallyModulatedConv2d(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels or style_map.shape[:2] != x.shape[:2]:
             raise ValueError(f"SpatiallyModulatedConv2d expects x (N, {self.in_channels}, H, W) and a style_map "
                              f"(N, {self.in_channels}, h, w), got {tuple(x.shape)} and {tuple(style_map.shape)}")
+        x, demodulation = self.convolve(x, style_map)
+        return x if demodulation is None else x * demodulation.to(x.dtype)[:, :, None, None]
+
+    def convolve(self, x: torch.Tensor, style_map: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(w ∗ (s ⊙ x), 1/σ_E (N, C_out) or None): the demodulation left for the caller to fuse."""
         w = self.weight * self.weight_gain
         x_size = tuple(x.shape[-2:])
-        x = conv2d_same(modulate(x, style_map), w, self.up, self.resample_filter)
-        if self.demodulate:
-            sigma_sq = expected_sigma_sq(w, style_map, self.border, x_size)
-            x = x * torch.rsqrt(sigma_sq + DEMOD_EPS)[:, :, None, None]
-        return x
+        x = conv2d_same(modulate(x, style_map.to(x.dtype)), w, self.up, self.resample_filter)
+        if not self.demodulate:
+            return x, None
+        sigma_sq = expected_sigma_sq(w, style_map, self.border, x_size)
+        return x, demodulation_factor(sigma_sq)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, up={self.up}, "
@@ -280,15 +298,20 @@ class NoiseInjection(nn.Module):
         self.register_buffer("const", torch.randn(resolution, resolution))
 
     def forward(self, x: torch.Tensor, noise_mode: str = "random", noise: torch.Tensor | None = None) -> torch.Tensor:
+        noise = self.noise_for(x, noise_mode, noise)
+        return x if noise is None else x + noise * self.strength
+
+    def noise_for(self, x: torch.Tensor, noise_mode: str = "random",
+                  noise: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The noise image that `forward` adds to features `x` (unscaled), or None for "none"."""
         if noise is None:
             if noise_mode not in NOISE_MODES:
                 raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
             if noise_mode == "none":
-                return x
+                return None
             if noise_mode == "const":
-                noise = self.const
-            else:
-                noise = torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype)
-        elif noise.shape[-2:] != x.shape[-2:]:
+                return self.const
+            return torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype)
+        if noise.shape[-2:] != x.shape[-2:]:
             raise ValueError(f"noise of shape {tuple(noise.shape)} does not match features {tuple(x.shape)}")
-        return x + noise * self.strength
+        return noise

@@ -30,7 +30,7 @@ from .layers import (
     NoiseInjection,
     SpatiallyModulatedConv2d,
 )
-from .ops import bias_leaky_relu, setup_filter, upsample2d
+from .ops import bias_leaky_relu, scaled_bias_leaky_relu, setup_filter, upsample2d
 
 CONDITIONINGS = ("global", "smc", "spade")
 
@@ -144,14 +144,16 @@ class StyledConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str, noise: torch.Tensor | None) -> torch.Tensor:
-        if self.conditioning == "global":
-            x = self.conv(x, self.affine(w))
-        elif self.conditioning == "smc":
-            x = self.conv(x, coarse_style_map(self.affine(w), x.shape[-2:]))
-        else:
-            x = self.conv(self.spade(x, resize_map(w, x.shape[-2:])))
-        x = self.noise(x, noise_mode, noise)
-        return bias_leaky_relu(x, self.bias)
+        if self.conditioning == "spade":
+            x = self.noise(self.conv(self.spade(x, resize_map(w, x.shape[-2:]))), noise_mode, noise)
+            return bias_leaky_relu(x, self.bias)
+        style = self.affine(w)
+        if self.conditioning == "smc":
+            style = coarse_style_map(style, x.shape[-2:])
+        x, demodulation = self.conv.convolve(x, style)
+        # demodulate, add noise and bias, lrelu: one fused epilogue (eq. 1 / eq. 9, then StyleGAN2's layer)
+        return scaled_bias_leaky_relu(x, demodulation, self.bias, self.noise.noise_for(x, noise_mode, noise),
+                                      self.noise.strength)
 
 
 class ToRGB(nn.Module):
@@ -171,7 +173,8 @@ class ToRGB(nn.Module):
         style = self.affine(w)
         if self.conditioning != "global":
             style = coarse_style_map(style, x.shape[-2:])
-        return self.conv(x, style) + self.bias.reshape(1, -1, 1, 1)
+        y = self.conv(x, style)  # the image skip sums stay in float32 under autocast
+        return torch.add(self.bias.reshape(1, -1, 1, 1), y.float())
 
 
 class SynthesisBlock(nn.Module):
@@ -386,15 +389,13 @@ class DiscriminatorBlock(nn.Module):
         super().__init__()
         self.fromrgb = EqualConv2d(3, in_channels, 1, activation=True) if from_rgb else None
         self.conv0 = EqualConv2d(in_channels, in_channels, 3, activation=True)
-        self.conv1 = EqualConv2d(in_channels, out_channels, 3, activation=True, down=2)
-        self.skip = EqualConv2d(in_channels, out_channels, 1, bias=False, down=2)
+        self.conv1 = EqualConv2d(in_channels, out_channels, 3, activation=True, down=2, gain=math.sqrt(0.5))
+        self.skip = EqualConv2d(in_channels, out_channels, 1, bias=False, down=2, gain=math.sqrt(0.5))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fromrgb is not None:
             x = self.fromrgb(x)
-        y = self.skip(x) * math.sqrt(0.5)
-        x = self.conv1(self.conv0(x)) * math.sqrt(0.5)
-        return x + y
+        return self.conv1(self.conv0(x)) + self.skip(x)  # each branch carries its gain √½
 
 
 class MinibatchStdLayer(nn.Module):

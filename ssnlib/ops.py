@@ -46,11 +46,14 @@ def upfirdn2d(
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(n, c, h * up, w * up)
     p0, p1 = pad
-    x = F.pad(x, [max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)])
-    x = x[:, :, max(-p0, 0): x.shape[2] - max(-p1, 0), max(-p0, 0): x.shape[3] - max(-p1, 0)]
     kernel = (f * gain).flip([0, 1]).to(dtype=x.dtype, device=x.device)
-    kernel = kernel[None, None].repeat(c, 1, 1, 1)
-    x = F.conv2d(x, kernel, groups=c)
+    kernel = kernel[None, None].expand(c, 1, -1, -1)
+    if p0 == p1 >= 0:  # symmetric padding is the convolution's own (no padded copy of x)
+        x = F.conv2d(x, kernel, padding=p0, groups=c)
+    else:
+        x = F.pad(x, [max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)])
+        x = x[:, :, max(-p0, 0): x.shape[2] - max(-p1, 0), max(-p0, 0): x.shape[3] - max(-p1, 0)]
+        x = F.conv2d(x, kernel, groups=c)
     if down > 1:
         x = x[:, :, ::down, ::down]
     return x
@@ -68,11 +71,32 @@ def blur(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int], gain: float = 1
     return upfirdn2d(x, f, pad=pad, gain=gain)
 
 
-def bias_leaky_relu(x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Add a per-channel bias, then leaky ReLU (slope 0.2) scaled by √2, as StyleGAN2."""
-    if bias is not None:
-        x = x + bias.reshape(1, -1, *([1] * (x.ndim - 2)))
-    return F.leaky_relu(x, LRELU_SLOPE) * LRELU_GAIN
+def bias_leaky_relu(x: torch.Tensor, bias: torch.Tensor | None = None, gain: float = 1.0) -> torch.Tensor:
+    """Add a per-channel bias, then leaky ReLU (slope 0.2) scaled by √2 · `gain`, as StyleGAN2.
+
+    Computed as lrelu(√2·gain·x + √2·gain·bias) — leaky ReLU is positively homogeneous — so the
+    scaling rides on the bias addition instead of a pass of its own.
+    """
+    scale = LRELU_GAIN * gain
+    if bias is None:
+        return F.leaky_relu(x * scale, LRELU_SLOPE)
+    bias = (bias * scale).to(x.dtype).reshape(1, -1, *([1] * (x.ndim - 2)))
+    return F.leaky_relu(torch.add(bias, x, alpha=scale), LRELU_SLOPE)
+
+
+def scaled_bias_leaky_relu(x: torch.Tensor, scale: torch.Tensor | None, bias: torch.Tensor,
+                           noise: torch.Tensor | None = None, noise_strength: torch.Tensor | None = None) -> torch.Tensor:
+    """lrelu(x · scale + noise · strength + bias) · √2 in three passes over x instead of six: the
+    epilogue of a modulated convolution (x (N, C, H, W), per-sample-and-channel demodulation
+    `scale` (N, C) or None for 1, noise (N, 1, H, W) or None, bias (C,)), the √2 folded into the factors."""
+    n, c = x.shape[:2]
+    if scale is None:
+        scale = torch.ones(n, c, device=x.device)
+    y = torch.addcmul((bias * LRELU_GAIN).to(x.dtype).reshape(1, c, 1, 1), x,
+                      (scale * LRELU_GAIN).to(x.dtype).reshape(n, c, 1, 1))
+    if noise is not None:
+        y = y + noise.to(x.dtype) * (noise_strength * LRELU_GAIN).to(x.dtype)
+    return F.leaky_relu(y, LRELU_SLOPE)
 
 
 def window_sums(x: torch.Tensor, dim: int, kernel_size: int, repeat: int = 1) -> torch.Tensor:

@@ -20,8 +20,12 @@ from .train import FINAL_GENERATOR, TrainConfig, latest_checkpoint, train
 
 logger = logging.getLogger(__name__)
 
-# Fields that do not change the trained weights: excluded from the key.
-BOOKKEEPING = ("out", "device", "workers", "snapshot_kimg", "sample_kimg", "sample_count", "keep_checkpoints")
+# Fields that do not change what is trained: excluded from the key. Bookkeeping, and how the same
+# computation is carried out (device, autocast precision, memory layout, compilation): these change
+# the weights only by arithmetic rounding, as a different CPU or GPU does — the README's quality
+# guard measures that bf16 autocast trains to the same FD-proc as float32.
+BOOKKEEPING = ("out", "device", "workers", "snapshot_kimg", "sample_kimg", "sample_count", "keep_checkpoints",
+               "amp", "channels_last", "compile")
 RUNS_ENV = "SSNLIB_RUNS"
 MODELS_ENV = "SSNLIB_MODELS"
 

@@ -46,6 +46,24 @@ CHECKPOINT_DIR = "checkpoints"
 FINAL_GENERATOR = "generator.safetensors"
 
 
+AMP_MODES = ("none", "bf16", "fp16", "auto")
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes bfloat16 convolutions natively (AVX512-BF16 or AMX, through oneDNN)."""
+    return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """`amp="auto"` → "bf16" where the device has fast bfloat16 (a CUDA GPU that supports it, or a
+    CPU with AVX512-BF16/AMX), else "none". Other values are returned unchanged."""
+    if amp != "auto":
+        return amp
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "none"
+    return "bf16" if device.type == "cpu" and cpu_has_fast_bf16() else "none"
+
+
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; training stopped without writing a checkpoint."""
 
@@ -102,8 +120,9 @@ class TrainConfig:
     sample_count: int = 32
     keep_checkpoints: int = 3
     device: str = "auto"
-    amp: str = "none"  # "none", "bf16", "fp16" (autocast of the main phases; GPU)
-    compile: bool = False  # torch.compile the networks for the main phases (GPU)
+    amp: str = "none"  # "none", "bf16", "fp16", "auto" (autocast of the main phases; see `resolve_amp`)
+    channels_last: bool = False  # NHWC activations and weights (oneDNN's fast layout on CPU)
+    compile: bool = False  # torch.compile the discriminator of the main phases
     workers: int = 0
 
     def __post_init__(self):
@@ -133,7 +152,7 @@ class TrainConfig:
             ((self.batch_size // world_size) % min(self.mbstd_group, self.batch_size // world_size) == 0,
              f"per-rank batch {self.batch_size // world_size} is not divisible by mbstd_group {self.mbstd_group}"),
             (self.pl_kind in ("plain", "low_distortion"), f"pl_kind must be 'plain' or 'low_distortion'"),
-            (self.amp in ("none", "bf16", "fp16"), f"amp must be none, bf16 or fp16, got {self.amp!r}"),
+            (self.amp in AMP_MODES, f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}"),
             (self.lambda_d == 0 or self.model == "ssn", "the distortion regularizer (lambda_d) needs model 'ssn'"),
             (self.pl_kind == "plain" or self.model == "ssn", "pl_kind 'low_distortion' needs model 'ssn'"),
             (self.kimg > 0, f"kimg must be positive, got {self.kimg}"),
@@ -316,7 +335,9 @@ class Trainer:
         self.out = Path(config.out)
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         G, D = build_networks(config)
-        self.G, self.D = G.to(env.device), D.to(env.device)
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.G = G.to(env.device, memory_format=self.memory_format)
+        self.D = D.to(env.device, memory_format=self.memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt_g = lazy_adam(self.G.parameters(), config, config.pl_interval if config.pl_weight > 0 else 0)
         self.opt_d = lazy_adam(self.D.parameters(), config, config.r1_interval if config.r1_gamma > 0 else 0)
@@ -329,15 +350,16 @@ class Trainer:
         self.batch = config.batch_size // env.world_size
         self.step, self.nimg = 0, 0
         torch.manual_seed(config.seed * 7919 + env.rank + 1)  # per-rank stream for z, noise, blocks
-        self.G_main = torch.compile(self.G) if config.compile else self.G
         self.D_main = torch.compile(self.D) if config.compile else self.D
-        self.scalers = {name: torch.amp.GradScaler(enabled=config.amp == "fp16") for name in ("G", "D")}
+        self.amp = resolve_amp(config.amp, env.device)
+        self.scalers = {name: torch.amp.GradScaler(env.device.type, enabled=self.amp == "fp16")
+                        for name in ("G", "D")}
 
     # -- one phase = one loss, one backward, one optimizer step ---------------------------------
     def _autocast(self):
-        if self.config.amp == "none":
+        if self.amp == "none":
             return nullcontext()
-        dtype = torch.bfloat16 if self.config.amp == "bf16" else torch.float16
+        dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
         return torch.autocast(self.env.device.type, dtype=dtype)
 
     def _apply(self, phase: str, loss: torch.Tensor, net: nn.Module, opt: torch.optim.Optimizer) -> None:
@@ -387,7 +409,8 @@ class Trainer:
     def discriminator_main(self, real: torch.Tensor, stats: dict[str, float]) -> None:
         with torch.no_grad():
             _, ws, _ = self._fake_ws(self.batch, update_w_avg=True)  # w_avg tracks these, as NVlabs
-            fake = self.G.synthesize(ws, noise_mode="random")
+            with self._autocast():
+                fake = self.G.synthesize(ws, noise_mode="random")
         with self._autocast():
             loss = losses.discriminator_loss(self.D_main(real), self.D_main(fake))
         stats["loss_d"] = loss.item()
@@ -418,6 +441,7 @@ class Trainer:
     def train_step(self, real: torch.Tensor) -> dict[str, float]:
         cfg = self.config
         stats: dict[str, float] = {}
+        real = real.contiguous(memory_format=self.memory_format)
         self.generator_main(stats)
         if cfg.pl_weight > 0 and self.step % cfg.pl_interval == 0:
             self.generator_regularization(stats)

@@ -42,7 +42,7 @@ def test_transferred_ssn_with_constant_grid_equals_stylegan2(resolution):
         expected = sg2(z, noise_mode="const")
         got = ssn(constant_grid(z, (4, 4)), noise_mode="const")
     assert expected.abs().max() > 1  # a real image, not all zeros
-    assert (got - expected).abs().max().item() <= 1e-5
+    assert (got - expected).abs().max().item() <= 1e-5 * expected.abs().max().item()  # float32 rounding
 
 
 def test_transfer_copies_every_tensor_and_truncation_agrees():

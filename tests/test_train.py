@@ -55,10 +55,12 @@ def test_ci_preset_run_writes_checkpoints_logs_and_samples(tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_after_kill_9_is_bit_identical(tmp_path):
-    """N steps straight == k steps, SIGKILL, resume to N: every tensor, optimizer state and RNG."""
+@pytest.mark.parametrize("speed", [[], ["--amp", "bf16", "--channels-last"]], ids=["fp32", "bf16-channels-last"])
+def test_resume_after_kill_9_is_bit_identical(tmp_path, speed):
+    """N steps straight == k steps, SIGKILL, resume to N: every tensor, optimizer state and RNG —
+    with the ci preset's float32 and with the cpu preset's bf16 autocast + channels-last."""
     args = ["--preset", "ci", "--kimg", "0.32", "--snapshot-kimg", "0.04", "--lambda-d", "1",
-            "--pl-interval", "2", "--r1-interval", "3", "--keep-checkpoints", "2"]
+            "--pl-interval", "2", "--r1-interval", "3", "--keep-checkpoints", "2", *speed]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     result = train_cli(*args, "--out", str(straight))
     assert result.returncode == 0, result.stderr[-3000:]

@@ -1,0 +1,169 @@
+"""Benchmark: img/s of whole training iterations at the `cpu` preset, every speed setting side by side.
+
+One iteration is what `python -m ssnlib train` runs: G main, path length every 4 steps, D main,
+R1 every 16 steps, the EMA update and the next real batch. Each measurement runs in a fresh
+subprocess (its own allocator, its own thread count); the settings are interleaved repeat by
+repeat so that a machine whose speed drifts slows them alike, and the median is printed with the
+range. The achieved GFLOP/s (FLOPs of one iteration counted by `torch.utils.flop_counter`) is set
+against the peak of a 3×3 convolution forward + backward measured in the same run.
+
+    python benchmarks/bench_train.py [--threads 1] [--repeats 3] [--steps 48] [--models ssn stylegan2]
+                                     [--baseline PATH]  # also time another checkout (e.g. a git worktree
+                                                        # of an older commit) with its own default settings
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Each setting: TrainConfig overrides on top of the `cpu` preset (which already holds its default).
+SETTINGS = {
+    "fp32 eager (NCHW)": dict(amp="none", channels_last=False),
+    "fp32, channels-last": dict(amp="none", channels_last=True),
+    "bf16 autocast (NCHW)": dict(amp="bf16", channels_last=False),
+    "bf16 autocast, channels-last": dict(amp="bf16", channels_last=True),
+}
+BASELINE = "baseline checkout (its cpu preset)"
+
+
+def FlopCounter():
+    """A dispatch mode summing `torch.utils.flop_counter`'s per-op formulas (convolutions, matmuls and
+    their backward passes), without FlopCounterMode's module tracking (which double backward trips)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Counter(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                Counter.total += formula(*args, **(kwargs or {}), out_val=out)
+            return out
+
+    return Counter()
+
+
+def worker(spec: dict) -> dict:
+    """Runs inside the subprocess: build the cpu-preset trainer, warm up, time `steps` iterations."""
+    import torch
+
+    torch.set_num_threads(spec["threads"])
+    from ssnlib.train import Dist, TrainConfig, Trainer, open_training_data, real_batches
+
+    config = TrainConfig.from_preset("cpu", model=spec["model"], out=os.devnull, dataset_length=512,
+                                     **spec["overrides"])
+    trainer = Trainer(config, Dist())
+    reals = real_batches(open_training_data(config), config, 0, trainer.batch, 0)
+    result = {}
+    if spec.get("count_flops"):
+        counter = FlopCounter()
+        with counter:  # 16 steps: the lazy regularizers at their natural rate
+            for _ in range(16):
+                trainer.train_step(next(reals))
+        result["flop_per_image"] = counter.total / (16 * config.batch_size)
+    for _ in range(spec["warmup"]):
+        trainer.train_step(next(reals))
+    start = time.perf_counter()
+    for _ in range(spec["steps"]):
+        trainer.train_step(next(reals))
+    result["img_per_s"] = spec["steps"] * config.batch_size / (time.perf_counter() - start)
+    return result
+
+
+def conv_peak(threads: int, repeats: int = 20) -> dict[str, float]:
+    """GFLOP/s of a 3×3 conv forward + backward (batch 16, 64 → 64 channels, 16×16), the cpu
+    preset's commonest layer, in float32 and in bfloat16, channels-last."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    flop = 3 * 2 * 16 * 64 * 64 * 9 * 16 * 16  # forward, grad input, grad weight
+    peaks = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        x = torch.randn(16, 64, 16, 16, dtype=dtype).contiguous(memory_format=torch.channels_last).requires_grad_()
+        w = torch.randn(64, 64, 3, 3, dtype=dtype).contiguous(memory_format=torch.channels_last).requires_grad_()
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            F.conv2d(x, w, padding=1).sum().backward()
+            best = min(best, time.perf_counter() - start)
+        peaks[str(dtype).removeprefix("torch.")] = flop / best / 1e9
+    return peaks
+
+
+def run_worker(spec: dict, source: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(source), "OMP_NUM_THREADS": str(spec["threads"])}
+    out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], env=env, cwd=source,
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark worker failed ({spec}):\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats per setting (default 3)")
+    parser.add_argument("--steps", type=int, default=48, help="timed iterations per run (default 48)")
+    parser.add_argument("--warmup", type=int, default=16, help="untimed iterations first (default 16)")
+    parser.add_argument("--models", nargs="+", default=["ssn", "stylegan2"], choices=["ssn", "stylegan2"])
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
+                        metavar="SETTING", help=f"which of: {'; '.join(SETTINGS)}")
+    parser.add_argument("--baseline", type=Path, help="another checkout of ssnlib to time beside this one")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+    if args.baseline is not None and not (args.baseline / "ssnlib" / "train.py").is_file():
+        parser.error(f"--baseline {args.baseline}: not an ssnlib checkout (no ssnlib/train.py)")
+
+    runs = [(name, REPO, SETTINGS[name]) for name in args.settings]
+    if args.baseline is not None:
+        runs.insert(0, (BASELINE, args.baseline.resolve(), {}))
+    print(f"# bench_train: {platform.processor() or platform.machine()}, {args.threads} thread(s), "
+          f"cpu preset, {args.steps} timed iterations × {args.repeats} interleaved repeats")
+    flops = {m: run_worker(dict(model=m, overrides=dict(amp="none"), threads=args.threads, warmup=0, steps=1,
+                                count_flops=True), REPO)["flop_per_image"] for m in args.models}
+    peaks = conv_peak(args.threads)
+    rates: dict[tuple[str, str], list[float]] = {}
+    for repeat in range(args.repeats):
+        for name, source, overrides in runs:
+            for model in args.models:
+                spec = dict(model=model, overrides=overrides, threads=args.threads, warmup=args.warmup,
+                            steps=args.steps)
+                rate = run_worker(spec, source)["img_per_s"]
+                rates.setdefault((name, model), []).append(rate)
+                print(f"  repeat {repeat + 1}: {name:32s} {model:9s} {rate:6.1f} img/s", file=sys.stderr)
+
+    print(f"\n3×3 conv fwd+bwd peak (batch 16, 64 ch, 16²): float32 {peaks['float32']:.0f} GFLOP/s, "
+          f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s")
+    print("FLOPs per training image (G and D, all phases): "
+          + ", ".join(f"{m} {flops[m] / 1e9:.2f} GFLOP" for m in args.models))
+    reference = runs[0][0]
+    print(f"\n| setting | model | img/s (median, range) | × {reference} | GFLOP/s | % of bf16 conv peak |")
+    print("|---|---|---|---|---|---|")
+    for name, _, _ in runs:
+        for model in args.models:
+            values = rates[(name, model)]
+            median = statistics.median(values)
+            speedup = median / statistics.median(rates[(reference, model)])
+            achieved = median * flops[model] / 1e9
+            print(f"| {name} | {model} | {median:.1f} ({min(values):.1f}–{max(values):.1f}) | {speedup:.2f} | "
+                  f"{achieved:.0f} | {100 * achieved / peaks['bfloat16']:.0f}% |")
+
+
+if __name__ == "__main__":
+    main()
