@@ -451,3 +451,20 @@ class Discriminator(nn.Module):
         x = self.conv(self.mbstd(x))
         x = self.fc(x.flatten(1))
         return self.out(x)
+
+    def forward_pair(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(D(a), D(b)) in one pass over a batch of 2N: the two batches are interleaved so that
+        every minibatch-std group holds samples of one batch only, as two separate calls would."""
+        if a.shape != b.shape:
+            raise ValueError(f"forward_pair needs two batches of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        n = a.shape[0]
+        g = min(self.mbstd.group_size, n)
+        if n % g:
+            raise ValueError(f"batch size {n} must be divisible by the minibatch-std group size {g}")
+        # MinibatchStdLayer groups sample i·(N/g) + j over i for each j: stack each batch's j's side by side
+        both = torch.stack([a.reshape(g, n // g, *a.shape[1:]), b.reshape(g, n // g, *b.shape[1:])], 1)
+        both = both.reshape(2 * n, *a.shape[1:])
+        if a.is_contiguous(memory_format=torch.channels_last):
+            both = both.contiguous(memory_format=torch.channels_last)
+        logits = self(both).reshape(g, 2, n // g, -1)
+        return logits[:, 0].reshape(n, -1), logits[:, 1].reshape(n, -1)

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 # the weights only by arithmetic rounding, as a different CPU or GPU does — the README's quality
 # guard measures that bf16 autocast trains to the same FD-proc as float32.
 BOOKKEEPING = ("out", "device", "workers", "snapshot_kimg", "sample_kimg", "sample_count", "keep_checkpoints",
-               "amp", "channels_last", "compile")
+               "amp", "channels_last", "compile", "quality_kimg", "quality_n")
 RUNS_ENV = "SSNLIB_RUNS"
 MODELS_ENV = "SSNLIB_MODELS"
 
