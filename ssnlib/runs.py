@@ -20,12 +20,17 @@ from .train import FINAL_GENERATOR, TrainConfig, latest_checkpoint, train
 
 logger = logging.getLogger(__name__)
 
-# Fields that do not change what is trained: excluded from the key. Bookkeeping, and how the same
-# computation is carried out (device, autocast precision, memory layout, compilation): these change
-# the weights only by arithmetic rounding, as a different CPU or GPU does — the README's quality
-# guard measures that bf16 autocast trains to the same FD-proc as float32.
+# Fields that do not change what is trained: excluded from the key.
 BOOKKEEPING = ("out", "device", "workers", "snapshot_kimg", "sample_kimg", "sample_count", "keep_checkpoints",
-               "amp", "channels_last", "compile", "quality_kimg", "quality_n")
+               "quality_kimg", "quality_n", "channels_last")
+# How the same computation is carried out (autocast precision, compilation): these change the
+# weights only by arithmetic rounding, as another CPU or GPU does — the README's quality guard
+# measures that bf16 autocast trains to the FD-proc of float32. Keyed at the values every run had
+# before they became settings of speed, so that the keys of existing runs stay what they were.
+NUMERICS = {"amp": "none", "compile": False}
+# Fields added after runs were keyed: left out of the key at their default, which is what those
+# runs did.
+ADDED_FIELDS: dict[str, object] = {}
 RUNS_ENV = "SSNLIB_RUNS"
 MODELS_ENV = "SSNLIB_MODELS"
 
@@ -45,7 +50,9 @@ def default_models_root() -> Path:
 def config_key(config: TrainConfig) -> str:
     """Stable hash of the weight-relevant configuration. A fine-tune's `init_from` counts by the
     base run's folder name (which holds the base's own key), not by where the runs root is."""
-    relevant = {k: v for k, v in config.to_dict().items() if k not in BOOKKEEPING}
+    relevant = {k: v for k, v in config.to_dict().items()
+                if k not in BOOKKEEPING and not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
+    relevant.update(NUMERICS)
     if relevant.get("init_from"):
         relevant["init_from"] = Path(relevant["init_from"]).name
     return hashlib.sha1(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:10]

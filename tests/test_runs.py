@@ -101,3 +101,24 @@ def test_ship_writes_fp16_generators_that_the_registry_then_loads(tmp_path):
     z = torch.randn(2, *load_generator(trained).latent_shape)
     torch.testing.assert_close(load_generator(found)(z, noise_mode="const"), load_generator(trained)(z, noise_mode="const"),
                                atol=2e-2, rtol=0)  # fp16 weights: close, not equal
+
+
+def test_speed_settings_do_not_change_the_key():
+    base = TrainConfig.from_preset("cpu")
+    for overrides in (dict(amp="none"), dict(amp="bf16"), dict(compile=True), dict(channels_last=False),
+                      dict(quality_kimg=10.0, quality_n=500)):
+        assert runs.config_key(TrainConfig.from_preset("cpu", **overrides)) == runs.config_key(base), overrides
+
+
+def test_every_shipped_cpu_generator_is_found_by_the_registry():
+    """The shipped zoo stays usable across changes of the config's fields: every model of the cpu
+    plan resolves to its shipped file (none would be retrained by `make reproduce`)."""
+    from ssnlib.experiments import ModelZoo, zoo_plan
+
+    missing = []
+    for dataset, model, variant, _ in zoo_plan("cpu"):
+        zoo = ModelZoo("cpu", dataset)
+        config, name = zoo.stylegan2_config() if model == "stylegan2" else zoo.ssn_config(**variant)[:2]
+        if runs.shipped_generator(config, name) is None:
+            missing.append(name)
+    assert not missing
