@@ -144,9 +144,10 @@ class LowDistortionPathLength(nn.Module):
         g_a = ‖J_{aa}ᵀ y_a‖² → γ+,   g_ab = ‖J_{ba}ᵀ y_b‖² → γ−   (b ≠ a).
     Per sample: a uniform, b uniform among the n − 1 others;
         penalty = mean_samples[(g_a − γ+)² + (n − 1)(g_ab − γ−)²],
-    whose expectation is (1/n)·eq. 15: the (n − 1) factor makes the single b an unbiased
-    estimate of eq. 15's Σ_{b≠a}, and the uniform a replaces Σ_a by its mean (multiply the
-    paper's weights 2…200000 by 1/n to compare, or the penalty by n).
+    whose expectation is (1/n)·eq. 15 (`scale="mean_a"`): the (n − 1) factor makes the single b
+    an unbiased estimate of eq. 15's Σ_{b≠a}, and the uniform a replaces Σ_a by its mean.
+    `scale="eq15"` multiplies by n: an unbiased estimate of eq. 15 itself, both sums kept, the
+    scale the paper's weights 2…200000 are on if they weigh eq. 15 as written.
 
     Why w_a for z_a: the mapping acts on each cell alone (1×1 convolutions, §3.2), so
     ∂w_b/∂z_a = 0 for b ≠ a and ∂g/∂z_a = (∂g/∂w_a)(∂w_a/∂z_a): which image blocks a latent block
@@ -161,9 +162,11 @@ class LowDistortionPathLength(nn.Module):
     fixed target instead of the running `pl_mean` and squared lengths instead of lengths.
     """
 
-    def __init__(self, gamma_plus: float = 1.0, gamma_minus: float = 0.1):
+    def __init__(self, gamma_plus: float = 1.0, gamma_minus: float = 0.1, scale: str = "mean_a"):
         super().__init__()
-        self.gamma_plus, self.gamma_minus = float(gamma_plus), float(gamma_minus)
+        if scale not in EQ15_SCALES:
+            raise ValueError(f"scale must be one of {EQ15_SCALES}, got {scale!r}")
+        self.gamma_plus, self.gamma_minus, self.scale = float(gamma_plus), float(gamma_minus), scale
 
     def block_norms(self, G, ws: torch.Tensor, a: torch.Tensor, b: torch.Tensor, y: torch.Tensor,
                     noise: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -197,6 +200,8 @@ class LowDistortionPathLength(nn.Module):
         img = G.synthesize(ws, noise=noise)
         g_a, g_ab = self._norms(G, ws, img, a, b, _randn(img.shape, generator, img))
         penalty = ((g_a - self.gamma_plus).square() + (n_blocks - 1) * (g_ab - self.gamma_minus).square()).mean()
+        if self.scale == "eq15":
+            penalty = penalty * n_blocks
         return penalty, {"g_a": g_a.detach().mean(), "g_ab": g_ab.detach().mean()}
 
     @staticmethod
@@ -224,6 +229,10 @@ def masked_mse(img: torch.Tensor, img_resampled: torch.Tensor, mask: torch.Tenso
     return sq.sum((1, 2, 3)) / (mask.sum((1, 2, 3)) * img.shape[1])
 
 
+DISTORTION_SCALES = ("per_pixel", "eq2")
+EQ15_SCALES = ("mean_a", "eq15")
+
+
 class DistortionRegularizer(nn.Module):
     """Distortion regularizer R_D (eq. 2, §3.3; DESIGN §3), one extra generator pass per sample.
 
@@ -236,10 +245,21 @@ class DistortionRegularizer(nn.Module):
     `distance`: "mse" (`masked_mse`) or any callable (img, img_resampled, outside (N, 1, H, W)
     bool) → (N,), e.g. a feature-space distance (§6). The loss term is λD·R_D (paper λD = 100 on
     its scale, Figure 5); evaluated lazily every k steps, add k·λD·R_D.
+
+    `scale` says which of eq. 2's sums R_D keeps (DESIGN §3, "mind the scale"):
+    - "per_pixel": the mean over the pixels outside a; E[R_D] = eq. 2 / (n(n − 1)) with D the
+      per-block mean squared change.
+    - "eq2": Σ_{b≠a} of the per-block mean squared change for the one a drawn per sample —
+      (n − 1) × "per_pixel", as the n − 1 other blocks have equal areas; E[R_D] = eq. 2 / n. The
+      sum over b is eq. 2's literally; the sum over a is replaced by one uniform draw, as any
+      one-extra-pass estimator must, so its 1/n stays.
     """
 
-    def __init__(self, distance: Union[str, DistanceFn] = "mse"):
+    def __init__(self, distance: Union[str, DistanceFn] = "mse", scale: str = "per_pixel"):
         super().__init__()
+        if scale not in DISTORTION_SCALES:
+            raise ValueError(f"scale must be one of {DISTORTION_SCALES}, got {scale!r}")
+        self.scale = scale
         if distance == "mse":
             self.distance = masked_mse
         elif callable(distance):
@@ -282,7 +302,7 @@ class DistortionRegularizer(nn.Module):
         distances = self.distance(images, resampled, ~inside)
         if distances.shape != (n,):
             raise ValueError(f"distance must return one value per sample, shape ({n},); got {tuple(distances.shape)}")
-        r_d = distances.mean()
+        r_d = distances.mean() * (grid.n_blocks - 1 if self.scale == "eq2" else 1)
         with torch.no_grad():
             in_block = masked_mse(images, resampled, inside).mean()
         return r_d, {"distortion": r_d.detach(), "in_block": in_block}

@@ -53,7 +53,8 @@ PRESETS: dict[str, Preset] = {
     "paper": Preset(
         "paper", "256×256 FFHQ / LSUN churches, transfer from StyleGAN2 (§3.4, §4)",
         train=dict(resolution=256, grid=(4, 4), z_dim=512, w_dim=512, mapping_layers=8, channel_base=16384,
-                   channel_max=512, batch_size=32, kimg=1000, snapshot_kimg=50, sample_kimg=50, ema_kimg=10),
+                   channel_max=512, batch_size=32, kimg=1000, snapshot_kimg=50, sample_kimg=50, ema_kimg=10,
+                   lambda_d_scale="eq2", eq15_scale="eq15"),  # the paper's λD and eq. 15 weights, as written
         eval=dict(n_fd=50000, n_ppl=100000, n_distortion=10000, batch_size=64),
         finetune_kimg=1000,
     ),

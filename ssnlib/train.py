@@ -109,6 +109,8 @@ class TrainConfig:
     gamma_plus: float = 1.0
     gamma_minus: float = 0.1
     lambda_d: float = 0.0  # distortion regularizer weight λD (eq. 2)
+    lambda_d_scale: str = "per_pixel"  # which of eq. 2's sums R_D keeps: "per_pixel" or "eq2" (losses)
+    eq15_scale: str = "mean_a"  # eq. 15 averaged over a ("mean_a") or summed as written ("eq15")
     distortion_interval: int = 1
     style_mixing: float = 0.9
     ema_kimg: float = 10.0
@@ -158,6 +160,10 @@ class TrainConfig:
             (self.lambda_d == 0 or self.model == "ssn", "the distortion regularizer (lambda_d) needs model 'ssn'"),
             (self.pl_kind == "plain" or self.model == "ssn", "pl_kind 'low_distortion' needs model 'ssn'"),
             (self.kimg > 0, f"kimg must be positive, got {self.kimg}"),
+            (self.lambda_d_scale in losses.DISTORTION_SCALES,
+             f"lambda_d_scale must be one of {', '.join(losses.DISTORTION_SCALES)}, got {self.lambda_d_scale!r}"),
+            (self.eq15_scale in losses.EQ15_SCALES,
+             f"eq15_scale must be one of {', '.join(losses.EQ15_SCALES)}, got {self.eq15_scale!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -348,9 +354,10 @@ class Trainer:
         if config.pl_kind == "plain":
             self.path_length = losses.PathLengthRegularizer(config.pl_decay)
         else:
-            self.path_length = losses.LowDistortionPathLength(config.gamma_plus, config.gamma_minus)
+            self.path_length = losses.LowDistortionPathLength(config.gamma_plus, config.gamma_minus,
+                                                              config.eq15_scale)
         self.path_length.to(env.device)
-        self.distortion = losses.DistortionRegularizer()
+        self.distortion = losses.DistortionRegularizer(scale=config.lambda_d_scale)
         self.batch = config.batch_size // env.world_size
         self.step, self.nimg = 0, 0
         self.train_seconds = 0.0  # wall time spent in train_step, summed over every session of the run

@@ -266,6 +266,17 @@ def test_distortion_estimator_equals_brute_force_sum_over_blocks():
     torch.testing.assert_close(per_sample[0], off_block / (n - 1))
     assert r_d.item() == pytest.approx(off_block.sum().item() / (n * (n - 1)), rel=1e-5)
     assert (off_block > 0).all()
+    # scale="eq2": Σ_{b≠a} of the block MSEs for each sample's a, averaged over the samples = eq. 2 / n
+    with torch.no_grad():
+        r_eq2, _ = DistortionRegularizer(scale="eq2")(G, z, noise=noise, generator=seeded(7), blocks=torch.arange(n))
+    assert r_eq2.item() == pytest.approx(off_block.sum().item() / n, rel=1e-5)
+
+
+def test_distortion_scale_names_are_checked():
+    with pytest.raises(ValueError, match="per_pixel"):
+        DistortionRegularizer(scale="sum")
+    with pytest.raises(ValueError, match="eq15"):
+        LowDistortionPathLength(scale="per_pixel")
 
 
 def test_distortion_has_gradients_through_both_images_on_every_parameter():
@@ -387,6 +398,8 @@ def test_low_distortion_pl_penalty_is_eq15_terms_for_its_draws():
             return (pair_jacobian(G, int(a[i]), block).T @ y_block).square().sum()
         terms.append((q(int(a[i])) - gamma_plus) ** 2 + (n - 1) * (q(int(b[i])) - gamma_minus) ** 2)
     assert penalty.item() == pytest.approx(torch.stack(terms).mean().item(), rel=1e-10)
+    literal, _ = LowDistortionPathLength(gamma_plus, gamma_minus, scale="eq15")(G, linear_ws(G, N), generator=seeded(9))
+    assert literal.item() == pytest.approx(n * torch.stack(terms).mean().item(), rel=1e-10)  # E = eq. 15
 
 
 @pytest.mark.parametrize("gamma_plus, gamma_minus", [(1.0, 0.1), (0.5, 0.5)])
