@@ -74,12 +74,25 @@ def _summary(args: argparse.Namespace) -> None:
     logging.getLogger("ssnlib").info("wrote %s", write_summary(args.preset))
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake prints one `error:` line and where to read the flags, not the whole
+    usage of 50 flags."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .train import add_train_arguments
 
-    parser = argparse.ArgumentParser(prog="python -m ssnlib", description="Spatially Stochastic Networks")
+    parser = Parser(prog="python -m ssnlib", description="Spatially Stochastic Networks")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    common = Parser(add_help=False)  # --debug after the command name too
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    add_parser = commands.add_parser
+    commands.add_parser = lambda *a, **k: add_parser(*a, parents=[common], **k)
 
     train = commands.add_parser("train", help="train an SSN or StyleGAN2 (single process or under torchrun)")
     add_train_arguments(train)
@@ -90,9 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--metrics", default="fd_proc,ppl_proc,distortion",
                           help="comma-separated: fid, kid, ppl (canonical weights needed), fd_proc, ppl_proc, distortion")
     evaluate.add_argument("--preset", help="sample counts from this preset (default: the run's)")
-    for flag in ("--n-fd", "--n-ppl", "--n-distortion", "--batch-size", "--seed"):
-        evaluate.add_argument(flag, type=int)
-    evaluate.add_argument("--device")
+    for flag, what in (("--n-fd", "samples for FD-proc / FID"), ("--n-ppl", "samples for PPL"),
+                       ("--n-distortion", "single-block resamples for distortion"),
+                       ("--batch-size", "generation batch"), ("--seed", "evaluation seed")):
+        evaluate.add_argument(flag, type=int, help=f"{what} (default: the preset's)")
+    evaluate.add_argument("--device", help="cpu, cuda, … (default: cpu)")
     evaluate.add_argument("--ppl-crop", action="store_true", default=None, help="StyleGAN2's FFHQ face crop for PPL")
     evaluate.set_defaults(handler=_eval)
 
@@ -104,39 +119,52 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=_export)
 
     zoo = commands.add_parser("zoo", help="train (or find) every model the notebooks use at a preset, in parallel")
-    zoo.add_argument("--preset")
+    zoo.add_argument("--preset", help="the preset whose models to train (default: cpu)")
     zoo.add_argument("--jobs", type=int, default=1, help="training processes at once (2 on 2 cores)")
     zoo.add_argument("--retrain", action="store_true", help="ignore the shipped generators (as `make retrain`)")
     zoo.set_defaults(handler=_zoo)
 
     ship = commands.add_parser("ship", help="copy every finished run of a preset to models/<preset>/ as fp16 "
                                             "(what `make reproduce` loads instead of retraining)")
-    ship.add_argument("--preset")
+    ship.add_argument("--preset", help="the preset whose runs to ship (default: cpu)")
     ship.add_argument("--runs", help="runs root (default: $SSNLIB_RUNS or runs/)")
     ship.add_argument("--models", help="models root (default: $SSNLIB_MODELS or models/)")
     ship.set_defaults(handler=_ship)
 
     summary = commands.add_parser("summary", help="assemble results/<preset>/summary.md from the notebooks' claims")
-    summary.add_argument("--preset")
+    summary.add_argument("--preset", help="the preset whose results to summarise (default: cpu)")
     summary.set_defaults(handler=_summary)
 
     data = commands.add_parser("data", help="procedural datasets")
-    data_commands = data.add_subparsers(dest="data_command", required=True)
-    pngs = data_commands.add_parser("export", help="write procedural images as PNG files + labels")
-    pngs.add_argument("--dataset", choices=["faces", "churches"], required=True)
-    pngs.add_argument("--n", type=int, required=True)
-    pngs.add_argument("--resolution", type=int, default=64)
-    pngs.add_argument("--seed", type=int, default=0)
-    pngs.add_argument("out_dir")
+    data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=Parser)
+    pngs = data_commands.add_parser("export", help="write procedural images as PNG files + labels", parents=[common])
+    pngs.add_argument("--dataset", choices=["faces", "churches"], required=True, help="which procedural family")
+    pngs.add_argument("--n", type=int, required=True, help="how many images to write")
+    pngs.add_argument("--resolution", type=int, default=64, help="image size (default: 64)")
+    pngs.add_argument("--seed", type=int, default=0, help="the procedural stream's seed (default: 0)")
+    pngs.add_argument("out_dir", help="folder to write NNNNNN.png files and labels.json into")
     pngs.set_defaults(handler=_data_export)
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
+# What a user's mistake raises (a bad flag value, path, file or dataset): one `error:` line, exit 2.
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+               PermissionError)
+
+
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    args.handler(args)
+    try:
+        args.handler(args)
+    except USER_ERRORS as error:
+        if args.debug:
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from . import losses
 from .data import open_dataset
+from .data.registry import PROCEDURAL
 from .data.procedural import ProceduralDataset
 from .networks import Discriminator, SSNGenerator, StyleGAN2Generator
 from .presets import DEFAULT_PRESET, get_preset
@@ -78,6 +79,7 @@ class TrainConfig:
     dataset: str = "faces"  # "faces", "churches", or a folder / .zip / LMDB path
     dataset_length: int | None = None  # procedural images rendered (and cached), or files read
     xflip: bool = False
+    skip_bad_images: bool = True  # image datasets: check every file first, train on the readable ones
     # model
     model: str = "ssn"  # "ssn" or "stylegan2"
     resolution: int = 32
@@ -263,8 +265,11 @@ def lazy_adam(params, config: TrainConfig, interval: int) -> torch.optim.Adam:
 
 
 def open_training_data(config: TrainConfig):
+    procedural = config.dataset in PROCEDURAL
     dataset = open_dataset(config.dataset, config.resolution, length=config.dataset_length, seed=config.seed,
-                           xflip=config.xflip)
+                           xflip=config.xflip, skip_bad=config.skip_bad_images and not procedural)
+    for where, reason in getattr(dataset, "skipped", []):
+        logger.warning("skipped %s: %s", where, reason)
     if isinstance(dataset, ProceduralDataset):
         dataset = dataset.cached(len(dataset))
     if len(dataset) == 0:
@@ -614,13 +619,20 @@ def _crossed(before: int, after: int, every_kimg: float) -> bool:
     return before // every != after // every
 
 
-def prepare_run_dir(config: TrainConfig, resume: Path | None) -> None:
+def dataset_summary(config: TrainConfig, dataset) -> dict[str, Any]:
+    """What the run trains on: images found, used and skipped (with why), for RUN/dataset.json."""
+    skipped = [dict(file=where, reason=reason) for where, reason in getattr(dataset, "skipped", [])]
+    used = len(dataset)
+    return dict(dataset=config.dataset, resolution=config.resolution, found=used + len(skipped), used=used,
+                skipped=skipped)
+
+
+def prepare_run_dir(config: TrainConfig, dataset: dict[str, Any] | None = None) -> None:
     out = Path(config.out)
-    if resume is None and latest_checkpoint(out) is not None:
-        raise FileExistsError(f"{out} already holds checkpoints; pass --resume {out} to continue it, "
-                              f"or choose another --out")
     (out / "samples").mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    if dataset is not None:
+        (out / "dataset.json").write_text(json.dumps(dataset, indent=2) + "\n")
 
 
 def train(config: TrainConfig, resume: str | Path | None = None) -> Trainer:
@@ -633,22 +645,23 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Trainer:
 
 def _train(config: TrainConfig, resume: str | Path | None) -> Trainer:
     env = setup_distributed(config.device)
-    resume_path = None
-    if resume is not None:
-        resume_path = Path(resume)
-        if resume_path.is_dir():
-            resume_path = latest_checkpoint(resume_path)
-            if resume_path is None:
-                raise FileNotFoundError(f"no checkpoint to resume from in {resume}/{CHECKPOINT_DIR}")
-    if env.is_main:
-        prepare_run_dir(config, resume_path)
+    resume_path = resume_source(resume)[0] if resume is not None else None
+    if resume_path is None and latest_checkpoint(config.out) is not None:
+        raise FileExistsError(f"{config.out} already holds checkpoints; pass --resume {config.out} to continue it, "
+                              f"or choose another --out")
+    # everything that can fail on bad input happens before the run directory is written
     trainer = Trainer(config, env)
+    dataset = open_training_data(config)
+    summary = dataset_summary(config, dataset)
+    logger.info("dataset %s: %d images found, %d used, %d unreadable skipped (%d×%d)", config.dataset,
+                summary["found"], summary["used"], len(summary["skipped"]), config.resolution, config.resolution)
+    if env.is_main:
+        prepare_run_dir(config, summary)
     if resume_path is not None:
         trainer.load_checkpoint(resume_path)
     elif config.init_from:
         trainer.load_weights(config.init_from)
     out = Path(config.out)
-    dataset = open_training_data(config)
     reals = real_batches(dataset, config, env.rank, trainer.batch, trainer.step)
     sample_z = trainer.G.sample_z(config.sample_count, torch.Generator().manual_seed(config.seed + 12345),
                                   device=env.device)
@@ -701,26 +714,114 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+# One line per TrainConfig field: `python -m ssnlib train --help` (a test keeps it complete).
+FIELD_HELP = {
+    "preset": "the preset whose values fill every flag not given",
+    "out": "run directory (config.json, metrics.csv, checkpoints/, samples/, generator.safetensors)",
+    "dataset": "'faces', 'churches' (procedural) or an image folder / .zip / LMDB path",
+    "dataset_length": "procedural images rendered (and cached), or image files read (default: all)",
+    "xflip": "add horizontally flipped copies of the data",
+    "skip_bad_images": "image datasets: check every file first and train on the readable ones (else: stop at the "
+                       "first unreadable file)",
+    "model": "generator: an SSN (spatial latent grid) or the StyleGAN2 baseline",
+    "resolution": "image size (a power of two ≥ 4)",
+    "grid": "SSN latent grid: rows columns (powers of two dividing the resolution)",
+    "z_dim": "latent channels per cell", "w_dim": "intermediate latent channels per cell",
+    "mapping_layers": "mapping network depth",
+    "channel_base": "channels = min(channel_base / resolution, channel_max) per block",
+    "channel_max": "the most channels of any block",
+    "conditioning": "how the w grid reaches the synthesis layers: spatially modulated convs or SPADE (Figure 4)",
+    "spade_hidden": "width of SPADE's shared conv (only with --conditioning spade)",
+    "border": "eq. 14 normalizer at the border: 'interior' (equals StyleGAN2 under a constant style) or 'paper'",
+    "refine": "learned residual 3×3 conv on each layer's w grid (zero-initialised)",
+    "mbstd_group": "minibatch standard deviation group size",
+    "transfer": "StyleGAN2 checkpoint (.pt / .pkl) to start from (§3.4)",
+    "init_from": "a run (or checkpoint) whose G, G_ema and D start this one (a fine-tune)",
+    "batch_size": "images per step (split across ranks under torchrun)",
+    "kimg": "train until this many thousand images have been seen",
+    "lr": "Adam learning rate", "betas": "Adam β1 β2",
+    "r1_gamma": "R1 weight γ (the penalty is γ/2 · ‖∇D‖²; 0: off)", "r1_interval": "R1 every this many D steps",
+    "pl_weight": "path length weight (0: off)", "pl_interval": "path length every this many G steps",
+    "pl_decay": "path length running-mean decay", "pl_batch_shrink": "path length batch = batch / this",
+    "pl_kind": "'plain' path length (StyleGAN2) or 'low_distortion' (Appendix B, eq. 15; SSN only)",
+    "gamma_plus": "eq. 15 target γ+ inside the block", "gamma_minus": "eq. 15 target γ− outside the block",
+    "lambda_d": "distortion regularizer weight λD (eq. 2; SSN only)",
+    "lambda_d_scale": "which of eq. 2's sums λD weighs: 'per_pixel' (E = eq. 2 / (n(n−1))) or 'eq2' (E = eq. 2 / n)",
+    "eq15_scale": "eq. 15 averaged over a ('mean_a', E = eq. 15 / n) or summed as written ('eq15')",
+    "distortion_interval": "distortion regularizer every this many G steps (weighted ×interval)",
+    "style_mixing": "style mixing probability", "ema_kimg": "G EMA half-life in kimg",
+    "ema_rampup": "EMA ramp-up: half-life ≤ this × kimg seen (empty: off)",
+    "seed": "seed of weights, data order and every random draw",
+    "snapshot_kimg": "checkpoint every this many kimg", "sample_kimg": "sample grid every this many kimg",
+    "sample_count": "images in each sample grid", "keep_checkpoints": "checkpoints kept (older ones deleted)",
+    "quality_kimg": "FD-proc of G_ema every this many kimg → quality.csv (default: never)",
+    "quality_n": "samples per quality.csv measurement",
+    "device": "'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1', …",
+    "amp": "autocast of the main phases: 'auto' = bf16 where the CPU/GPU has it (README: Training speed)",
+    "channels_last": "NHWC memory layout (oneDNN's fast one on CPU)",
+    "compile": "torch.compile the main phases' discriminator",
+    "workers": "data loader worker processes",
+}
+FIELD_CHOICES = {"model": ("ssn", "stylegan2"), "conditioning": ("smc", "spade"), "border": ("interior", "paper"),
+                 "pl_kind": ("plain", "low_distortion"), "amp": AMP_MODES,
+                 "lambda_d_scale": losses.DISTORTION_SCALES, "eq15_scale": losses.EQ15_SCALES}
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field (defaults come from the preset, so all default to None)."""
-    parser.add_argument("--resume", help="continue a run: its directory or one checkpoint file")
+    """One flag per TrainConfig field. Defaults come from the preset (so all parse to None); the
+    help shows the `cpu` preset's value."""
+    from .presets import PRESETS
+
+    defaults = TrainConfig.from_preset(DEFAULT_PRESET)
+    parser.add_argument("--resume", metavar="RUN",
+                        help="continue a run exactly: its directory or one of its checkpoint files (its own "
+                             "config.json / checkpoint config is used; flags given override it)")
     for f in dataclasses.fields(TrainConfig):
-        if f.type in ("bool", bool):
-            parser.add_argument(_flag(f.name), dest=f.name, default=None, action=argparse.BooleanOptionalAction)
+        value = getattr(defaults, f.name)
+        shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
+        help_text = f"{FIELD_HELP[f.name]} ({DEFAULT_PRESET} preset: {shown})"
+        if f.name == "preset":
+            help_text = (f"{FIELD_HELP[f.name]}: " + "; ".join(f"{p.name} — {p.description}" for p in PRESETS.values())
+                         + f" (default: {DEFAULT_PRESET})")
+            parser.add_argument("--preset", default=None, choices=list(PRESETS), help=help_text)
+        elif f.type in ("bool", bool):
+            parser.add_argument(_flag(f.name), dest=f.name, default=None, action=argparse.BooleanOptionalAction,
+                                help=help_text)
         elif f.name in ("grid", "betas"):
             kind = int if f.name == "grid" else float
-            parser.add_argument(_flag(f.name), dest=f.name, default=None, nargs=2, type=kind)
+            parser.add_argument(_flag(f.name), dest=f.name, default=None, nargs=2, type=kind, help=help_text,
+                                metavar=("ROWS", "COLS") if f.name == "grid" else ("B1", "B2"))
         else:
             kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
-            parser.add_argument(_flag(f.name), dest=f.name, default=None, type=kind)
+            parser.add_argument(_flag(f.name), dest=f.name, default=None, type=kind, help=help_text,
+                                choices=FIELD_CHOICES.get(f.name))
+
+
+def resume_source(resume: str | Path) -> tuple[Path, dict[str, Any]]:
+    """(checkpoint file, its run's saved config) for `--resume RUN`: RUN's own config.json when RUN
+    is a run directory, the checkpoint's own config when it is a checkpoint file."""
+    path = Path(resume)
+    if not path.exists():
+        raise FileNotFoundError(f"--resume {resume}: no such run directory or checkpoint file")
+    if path.is_dir():
+        checkpoint = latest_checkpoint(path)
+        if checkpoint is None:
+            raise FileNotFoundError(f"--resume {resume}: no checkpoint to resume from in {path / CHECKPOINT_DIR}")
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise FileNotFoundError(f"--resume {resume}: {config_file} is missing")
+        return checkpoint, json.loads(config_file.read_text())
+    _, meta = load_tensors(path)
+    if "config" not in meta:
+        raise ValueError(f"--resume {resume}: not a training checkpoint (no config in its metadata)")
+    return path, meta["config"]
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}
     if args.resume and "preset" not in overrides:
-        run_dir = Path(args.resume) if Path(args.resume).is_dir() else Path(args.resume).parent.parent
-        saved = json.loads((run_dir / "config.json").read_text())
+        _, saved = resume_source(args.resume)
         return TrainConfig.from_dict({**saved, **overrides})
     preset = overrides.pop("preset", None)
     return TrainConfig.from_preset(preset, **overrides)

@@ -183,7 +183,7 @@ def test_transfer_from_a_stylegan2_checkpoint_starts_from_the_same_model(tmp_pat
         build_networks(TrainConfig.from_preset("ci", resolution=32, transfer=str(tmp_path / "sg2.pt")))
 
 
-def test_export_cli_writes_a_file_ssnlib_load_reads(tmp_path):
+def test_export_cli_writes_a_file_ssnlib_load_reads(tmp_path, capsys):
     from ssnlib import SSNGenerator, load
     from ssnlib.__main__ import main
     from ssnlib.serialization import save_generator
@@ -197,5 +197,7 @@ def test_export_cli_writes_a_file_ssnlib_load_reads(tmp_path):
     assert torch.equal(loaded(z), G(z))
     main(["export", str(run), "--out", str(tmp_path / "g16.safetensors"), "--half"])
     assert (tmp_path / "g16.safetensors").stat().st_size < 0.6 * (tmp_path / "g.safetensors").stat().st_size
+    assert main(["export", str(tmp_path)]) == 2  # one error line, no traceback
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path} has no generator.safetensors")
     with pytest.raises(FileNotFoundError, match="generator.safetensors"):
-        main(["export", str(tmp_path)])
+        main(["--debug", "export", str(tmp_path)])

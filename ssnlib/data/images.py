@@ -1,7 +1,7 @@
 """Datasets of real images on disk: a folder, a zip, or an LMDB.
 
-Every image is centre-cropped to a square, box-filtered to `resolution` and returned as float32
-(3, H, W) in [-1, 1]. `xflip=True` appends mirrored copies (item n + i is item i flipped).
+Every image is converted to RGB (transparency composited onto white, `to_rgb`), centre-cropped
+to a square, box-filtered to `resolution` and returned as float32 (3, H, W) in [-1, 1]. `xflip=True` appends mirrored copies (item n + i is item i flipped).
 Unreadable input raises `DatasetError` naming the file (and zip member or LMDB key); with
 `skip_bad=True` bad images are found up front and listed in `.skipped` instead.
 """
@@ -19,7 +19,7 @@ from typing import Any, Hashable
 import lmdb
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
@@ -45,12 +45,31 @@ def _check_size(img: Image.Image, resolution: int) -> None:
         raise _BadImage(f"image is {w}x{h}, smaller than the requested resolution {resolution}")
 
 
+BACKGROUND = (255, 255, 255)  # what transparent pixels are composited onto
+
+
+def to_rgb(img: Image.Image, background: tuple[int, int, int] = BACKGROUND) -> Image.Image:
+    """RGB with transparency composited onto `background`: RGBA, LA, and palette or L / RGB
+    images with a transparent colour (PIL's `info["transparency"]`). Other modes (grayscale,
+    16-bit, CMYK, …) convert as PIL converts them; EXIF rotation is applied first."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (*background, 255))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grayscale: scale to 8 bits, not clip
+        array = np.asarray(img, dtype=np.float64) / (65535.0 if img.mode.startswith("I;16") else max(
+            1.0, float(np.asarray(img).max())))
+        return Image.fromarray((array.clip(0, 1) * 255 + 0.5).astype(np.uint8)).convert("RGB")
+    return img.convert("RGB")
+
+
 def _decode_image(source: Path | bytes, resolution: int) -> np.ndarray:
-    """Decode to RGB (alpha dropped), centre-crop to a square, box-resize: uint8 (res, res, 3)."""
+    """Decode to RGB (`to_rgb`: transparency on white), centre-crop to a square, box-resize: uint8 (res, res, 3)."""
     try:
         with _open(source) as img:
             _check_size(img, resolution)
-            img = img.convert("RGB")
+            img = to_rgb(img)
     except _BadImage:
         raise
     except Exception as exc:  # PIL reports corrupt data with many exception types
