@@ -8,6 +8,7 @@
 | `kid` | kernel Inception distance, same features | KID |
 | `ppl` | StyleGAN2 PPL with LPIPS-VGG16 (canonical weights needed) | PPL |
 | `fd_proc` | Fréchet distance of the project's procedural feature network | FD-proc |
+| `prc_proc` | improved precision and recall (k = 3, Kynkäänniemi et al.) in the same features | precision-proc, recall-proc |
 | `ppl_proc` | StyleGAN2's PPL protocol with the procedural network's feature distance | PPL-proc |
 | `distortion` | distortion, in-block change, locality of single-block resamples | distortion |
 
@@ -33,15 +34,17 @@ from .metrics.features import (INCEPTION_NAME, compute_feature_stats, compute_fi
                                get_feature_extractor)
 from .metrics.frechet import kernel_inception_distance
 from .metrics.ppl import lpips_distance, perceptual_path_length
+from .metrics.precision_recall import precision_recall
 from .metrics.procnet import PROCNET_NAME
 from .presets import get_preset
 from .serialization import atomic_write
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("fid", "kid", "ppl", "fd_proc", "ppl_proc", "distortion")
+METRICS = ("fid", "kid", "ppl", "fd_proc", "prc_proc", "ppl_proc", "distortion")
 LABELS = {"fid": "FID", "kid": "KID", "ppl": "PPL", "fd_proc": "FD-proc", "ppl_proc": "PPL-proc",
-          "distortion": "distortion", "in_block": "in-block change", "locality": "locality"}
+          "distortion": "distortion", "in_block": "in-block change", "locality": "locality",
+          "prc_proc_precision": "precision-proc", "prc_proc_recall": "recall-proc"}
 
 
 @dataclass
@@ -115,6 +118,18 @@ def _kid(G, settings: EvalSettings) -> dict[str, float]:
     return {"kid": mean, "kid_std": std}
 
 
+def _prc(G, settings: EvalSettings, extractor_name: str) -> dict[str, float]:
+    """Precision and recall of n_fd generated vs the first n_fd real images in the named features."""
+    extractor = get_feature_extractor(extractor_name)
+    dataset = open_dataset(settings.dataset, settings.resolution, length=settings.n_fd, seed=settings.dataset_seed)
+    key = f"{Path(settings.dataset).name}-seed{settings.dataset_seed}"
+    real = dataset_feature_stats(dataset, extractor, settings.n_fd, settings.batch_size, settings.stats_cache(), key,
+                                 keep_features=True)
+    fake = compute_feature_stats(_generate_fn(G, settings), extractor, settings.n_fd, settings.batch_size,
+                                 keep_features=True)
+    return precision_recall(torch.as_tensor(fake.features), torch.as_tensor(real.features))
+
+
 def evaluate_generator(G, metrics: list[str], settings: EvalSettings) -> dict[str, Any]:
     """Compute the named metrics for G; returns a flat dict (values, standard errors, counts)."""
     G = G.to(settings.device).eval()
@@ -127,6 +142,9 @@ def evaluate_generator(G, metrics: list[str], settings: EvalSettings) -> dict[st
             results["fd_proc"], results["fd_proc_se"] = _fd(G, settings, PROCNET_NAME)
         elif name == "kid":
             results.update(_kid(G, settings))
+        elif name == "prc_proc":
+            out = _prc(G, settings, PROCNET_NAME)
+            results["prc_proc_precision"], results["prc_proc_recall"] = out["precision"], out["recall"]
         elif name in ("ppl", "ppl_proc"):
             if name == "ppl":
                 from .metrics.features import lpips_vgg16

@@ -581,12 +581,12 @@ class RunLog:
 
 
 class QualityLog:
-    """quality.csv: FD-proc of G_ema against the training data (ProcNet features, the first
+    """quality.csv: FD-proc and precision/recall of G_ema against the training data (ProcNet features, the first
     `quality_n` images of the dataset's seed-0 stream), with the kimg and the training wall time at
     which it was measured — the curves that say when a run stops paying. Rows after the resumed
     step are dropped, as in `RunLog`."""
 
-    COLUMNS = ["step", "kimg", "train_hours", "fd_proc", "fd_proc_se"]
+    COLUMNS = ["step", "kimg", "train_hours", "fd_proc", "fd_proc_se", "precision_proc", "recall_proc"]
 
     def __init__(self, out: Path, config: TrainConfig, start_step: int):
         self.path, self.config = out / "quality.csv", config
@@ -595,7 +595,8 @@ class QualityLog:
             with open(self.path) as f:
                 rows = [r for r in csv.reader(f)][1:]
         with open(self.path, "w", newline="") as f:
-            csv.writer(f).writerows([self.COLUMNS] + [r for r in rows if int(r[0]) <= start_step])
+            kept = [r + [""] * (len(self.COLUMNS) - len(r)) for r in rows if int(r[0]) <= start_step]
+            csv.writer(f).writerows([self.COLUMNS] + kept)
 
     def measure(self, trainer: "Trainer") -> dict[str, float]:
         from .evaluate import EvalSettings, evaluate_generator
@@ -605,12 +606,12 @@ class QualityLog:
                                 device=str(trainer.env.device))
         G = copy.deepcopy(trainer.G_ema).to(memory_format=torch.contiguous_format)
         with torch.random.fork_rng(devices=[]):  # training's random stream is untouched
-            results = evaluate_generator(G, ["fd_proc"], settings)
+            results = evaluate_generator(G, ["fd_proc", "prc_proc"], settings)
         row = [trainer.step, trainer.nimg / 1000, trainer.train_seconds / 3600, results["fd_proc"],
-               results["fd_proc_se"]]
+               results["fd_proc_se"], results["prc_proc_precision"], results["prc_proc_recall"]]
         with open(self.path, "a", newline="") as f:
             csv.writer(f).writerow(row)
-        logger.info("kimg %.1f: FD-proc %.2f ± %.2f", row[1], row[3], row[4])
+        logger.info("kimg %.1f: FD-proc %.2f ± %.2f, precision %.3f, recall %.3f", *row[1:])
         return dict(zip(self.COLUMNS, row))
 
 

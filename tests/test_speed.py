@@ -144,6 +144,7 @@ def test_quality_log_measures_fd_proc_and_drops_rows_on_resume(tmp_path):
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [13, 25]  # every 0.1 kimg at batch 8, and at the end
     assert all(float(r["fd_proc"]) > 0 and float(r["fd_proc_se"]) > 0 for r in rows)
+    assert all(0 <= float(r["precision_proc"]) <= 1 and 0 <= float(r["recall_proc"]) <= 1 for r in rows)
     hours = [float(r["train_hours"]) for r in rows]
     assert 0 < hours[0] < hours[1] == pytest.approx(trainer.train_seconds / 3600)
     train_module.QualityLog(run, config, start_step=13)  # a resume from step 13 keeps only row 13
