@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: venv test test-fast reproduce retrain ship benchmark
+.PHONY: venv test test-fast reproduce retrain ship benchmark long-runs
 
 venv: $(STAMP)
 
@@ -42,8 +42,18 @@ retrain: venv
 ship: venv
 	$(PY) -m ssnlib ship --preset $(PRESET)
 
+# Long base runs kept across sessions in models/$(PRESET)/training/<run>/ (one checkpoint each, its
+# config and CSVs committed): resume every one of them, in place, one 1-thread job each, to KIMG.
+KIMG ?= 2000
+long-runs: venv
+	@for run in models/$(PRESET)/training/*/; do \
+	  OMP_NUM_THREADS=1 $(PY) -m ssnlib train --resume $$run --out $$run --kimg $(KIMG) --keep-checkpoints 1 \
+	    > $$run/train.log 2>&1 & \
+	done; wait
+
 test-fast: venv
 	$(PY) -m pytest tests -m "not slow and not browser"
 
 benchmark: venv
 	$(PY) benchmarks/bench_smc.py
+	$(PY) benchmarks/bench_train.py

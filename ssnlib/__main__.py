@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="compute metrics of a trained run; prints a table, writes JSON")
     evaluate.add_argument("run", help="a run directory (with generator.safetensors and config.json)")
     evaluate.add_argument("--metrics", default="fd_proc,ppl_proc,distortion",
-                          help="comma-separated: fid, kid, ppl (canonical weights needed), fd_proc, ppl_proc, distortion")
+                          help="comma-separated: fid, kid, ppl (canonical weights needed), fd_proc, prc_proc, "
+                               "ppl_proc, distortion")
     evaluate.add_argument("--preset", help="sample counts from this preset (default: the run's)")
     for flag, what in (("--n-fd", "samples for FD-proc / FID"), ("--n-ppl", "samples for PPL"),
                        ("--n-distortion", "single-block resamples for distortion"),

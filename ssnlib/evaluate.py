@@ -8,7 +8,7 @@
 | `kid` | kernel Inception distance, same features | KID |
 | `ppl` | StyleGAN2 PPL with LPIPS-VGG16 (canonical weights needed) | PPL |
 | `fd_proc` | Fréchet distance of the project's procedural feature network | FD-proc |
-| `prc_proc` | improved precision and recall (k = 3, Kynkäänniemi et al.) in the same features | precision-proc, recall-proc |
+| `prc_proc` | precision and recall (k = 3, Kynkäänniemi et al.), same features | precision-proc, recall-proc |
 | `ppl_proc` | StyleGAN2's PPL protocol with the procedural network's feature distance | PPL-proc |
 | `distortion` | distortion, in-block change, locality of single-block resamples | distortion |
 
@@ -30,8 +30,13 @@ import torch
 
 from .data import open_dataset
 from .metrics.distortion import distortion
-from .metrics.features import (INCEPTION_NAME, compute_feature_stats, compute_fid_with_se, dataset_feature_stats,
-                               get_feature_extractor)
+from .metrics.features import (
+    INCEPTION_NAME,
+    compute_feature_stats,
+    compute_fid_with_se,
+    dataset_feature_stats,
+    get_feature_extractor,
+)
 from .metrics.frechet import kernel_inception_distance
 from .metrics.ppl import lpips_distance, perceptual_path_length
 from .metrics.precision_recall import precision_recall
@@ -158,7 +163,8 @@ def evaluate_generator(G, metrics: list[str], settings: EvalSettings) -> dict[st
                 def dist(a, b):
                     return proc_perceptual_distance(a, b, net)
             out = perceptual_path_length(G, dist, settings.n_ppl, crop=settings.ppl_crop,
-                                         batch_size=settings.batch_size, generator=_rng(settings), device=settings.device)
+                                         batch_size=settings.batch_size, generator=_rng(settings),
+                                         device=settings.device)
             results[name], results[f"{name}_se"] = out["ppl"], out["se"]
             results[f"{name}_n"] = out["n_samples"]
         elif name == "distortion":
@@ -188,7 +194,8 @@ def evaluate_cached(source: str | Path, load: Callable[[], Any], metrics: list[s
     if not source.is_file():
         raise FileNotFoundError(f"generator file {source} does not exist")
     fields = {k: v for k, v in asdict(settings).items() if k not in ("device", "cache_dir")}
-    key = _digest(source.read_bytes()) + "-" + _digest(json.dumps([EVAL_CACHE_VERSION, fields], sort_keys=True).encode())
+    settings_digest = _digest(json.dumps([EVAL_CACHE_VERSION, fields], sort_keys=True).encode())
+    key = _digest(source.read_bytes()) + "-" + settings_digest
     folder = settings.stats_cache().parent / "evals"
     results: dict[str, Any] = {}
     G = None

@@ -330,7 +330,7 @@ def resample_figure(resamples: Resamples, n_show: int | None = None, heatmaps: b
 def grid_overlay(ax, image: torch.Tensor, grid: BlockGrid, cells: BlockSpec, title: str | None = None) -> None:
     """Figure 8, left: the latent grid drawn over an image (3, H, W), the chosen cells in red."""
     _image_axis(ax, to_uint8(image[None])[0], (), title)
-    (h, w), (ch, cw) = grid.image_size, grid.cell_size
+    ch, cw = grid.cell_size
     for r in range(1, grid.grid[0]):
         ax.axhline(r * ch - 0.5, color="white", linewidth=0.6, alpha=0.8)
     for c in range(1, grid.grid[1]):

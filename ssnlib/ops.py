@@ -85,7 +85,8 @@ def bias_leaky_relu(x: torch.Tensor, bias: torch.Tensor | None = None, gain: flo
 
 
 def scaled_bias_leaky_relu(x: torch.Tensor, scale: torch.Tensor | None, bias: torch.Tensor,
-                           noise: torch.Tensor | None = None, noise_strength: torch.Tensor | None = None) -> torch.Tensor:
+                           noise: torch.Tensor | None = None,
+                           noise_strength: torch.Tensor | None = None) -> torch.Tensor:
     """lrelu(x · scale + noise · strength + bias) · √2 in three passes over x instead of six: the
     epilogue of a modulated convolution (x (N, C, H, W), per-sample-and-channel demodulation
     `scale` (N, C) or None for 1, noise (N, 1, H, W) or None, bias (C,)), the √2 folded into the factors."""

@@ -144,7 +144,8 @@ class PickerSession:
         if not self.can_undo:
             return None
         change = (self.render() - self.render(self.history[self.position - 1])).square().mean(1)[0]
-        mask = self.grid.pixel_mask(sorted(self.selection)) if self.selection else torch.zeros_like(change, dtype=torch.bool)
+        mask = (self.grid.pixel_mask(sorted(self.selection)) if self.selection
+                else torch.zeros_like(change, dtype=torch.bool))
         total = change.sum().item()
         inside = change[mask].mean().item() if mask.any() else float("nan")
         outside = change[~mask].mean().item() if (~mask).any() else float("nan")

@@ -45,7 +45,8 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
     atomic_write(path, lambda tmp: save_file(flat, tmp, metadata=meta))
 
 
-def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def load_tensors(path: str | Path,
+                 device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read a file written by `save_tensors`: (tensors, decoded metadata)."""
     path = Path(path)
     if not path.is_file():

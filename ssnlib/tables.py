@@ -185,7 +185,8 @@ def appendix_b(zoo, weights: Iterable[float], settings: EvalSettings | None = No
     metrics = _check_metrics(metrics or default_metrics(zoo.preset))
     settings = settings or eval_settings(zoo)
     rows = [{"regularizer": "lambda_d", "weight": r.pop("lambda_d"), "train_kimg": r.pop("train_kimg"),
-             "gamma_plus": math.nan, "gamma_minus": math.nan, **r} for r in _lambda_rows(zoo, lambdas, metrics, settings, "Appendix B")]
+             "gamma_plus": math.nan, "gamma_minus": math.nan, **r}
+            for r in _lambda_rows(zoo, lambdas, metrics, settings, "Appendix B")]
     for weight in weights:
         logger.info("Appendix B: eq. 15 weight %s", weight)
         variant = dict(pl_kind="low_distortion", pl_weight=weight)

@@ -19,7 +19,6 @@ import csv
 import dataclasses
 import json
 import logging
-import math
 import os
 import time
 from contextlib import nullcontext
@@ -34,8 +33,8 @@ from tqdm.auto import tqdm
 
 from . import losses
 from .data import open_dataset
-from .data.registry import PROCEDURAL
 from .data.procedural import ProceduralDataset
+from .data.registry import PROCEDURAL
 from .networks import Discriminator, SSNGenerator, StyleGAN2Generator
 from .presets import DEFAULT_PRESET, get_preset
 from .serialization import load_tensors, save_generator, save_tensors
@@ -157,7 +156,7 @@ class TrainConfig:
             (self.batch_size % world_size == 0, f"batch_size {self.batch_size} is not divisible by {world_size} ranks"),
             ((self.batch_size // world_size) % min(self.mbstd_group, self.batch_size // world_size) == 0,
              f"per-rank batch {self.batch_size // world_size} is not divisible by mbstd_group {self.mbstd_group}"),
-            (self.pl_kind in ("plain", "low_distortion"), f"pl_kind must be 'plain' or 'low_distortion'"),
+            (self.pl_kind in ("plain", "low_distortion"), "pl_kind must be 'plain' or 'low_distortion'"),
             (self.amp in AMP_MODES, f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}"),
             (self.lambda_d == 0 or self.model == "ssn", "the distortion regularizer (lambda_d) needs model 'ssn'"),
             (self.pl_kind == "plain" or self.model == "ssn", "pl_kind 'low_distortion' needs model 'ssn'"),

@@ -1,7 +1,6 @@
 import pytest
 import torch
 
-
 torch.set_num_threads(1)  # tiny ops on two shared cores: one thread is faster and reproducible
 
 

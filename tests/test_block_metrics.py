@@ -4,13 +4,12 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
+from conftest import seeded
 from torch import nn
 
-from conftest import seeded
 from ssnlib import SSNGenerator, StyleGAN2Generator
 from ssnlib.metrics.distortion import distortion
-from ssnlib.metrics.ppl import (face_crop, filtered_mean, filtered_mean_se, path_length_distances,
-                                perceptual_path_length)
+from ssnlib.metrics.ppl import face_crop, filtered_mean, filtered_mean_se, path_length_distances, perceptual_path_length
 
 
 class CellGenerator(nn.Module):

@@ -5,8 +5,8 @@ import math
 
 import pytest
 import torch
-
 from conftest import seeded
+
 from ssnlib import BlockGrid, SSNGenerator, resample, resample_each
 
 

@@ -107,7 +107,8 @@ def click_cells_and_resample(page, name: str) -> None:
 def test_picker_in_jupyterlab(served_notebook, browser, tmp_path):
     work, env = served_notebook
     port = free_port()
-    server = start([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+    server = start([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
+                    "--ServerApp.ip=127.0.0.1",
                     "--IdentityProvider.token=", "--ServerApp.password=", "--LabApp.expose_app_in_browser=True",
                     "--ServerApp.disable_check_xsrf=True", "--allow-root", f"--ServerApp.root_dir={work}"],
                    work, env, tmp_path / "jupyterlab.log")

@@ -10,10 +10,10 @@ import pickle
 import sys
 
 import pytest
-import torch
-
 import synthetic_checkpoints as synth
+import torch
 from conftest import seeded
+
 from ssnlib import Discriminator, SSNGenerator, StyleGAN2Generator
 from ssnlib.checkpoints import (
     CheckpointError,

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import seeded
 from torch import nn
 
-from conftest import seeded
 from ssnlib import BlockGrid, SSNGenerator, StyleGAN2Generator, resample_each
 from ssnlib.definition1 import (
     COLUMNS,

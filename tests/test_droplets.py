@@ -4,11 +4,10 @@ import math
 
 import pytest
 import torch
+from conftest import seeded
 
 from ssnlib import SSNGenerator, StyleGAN2Generator
 from ssnlib.metrics import droplets
-
-from conftest import seeded
 
 SMALL = dict(resolution=16, z_dim=8, w_dim=8, channel_base=64, channel_max=8, mapping_layers=1)
 LAYERS = ["b4.conv1", "b8.conv0", "b8.conv1", "b16.conv0", "b16.conv1"]

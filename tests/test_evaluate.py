@@ -7,8 +7,7 @@ import torch
 
 from ssnlib import SSNGenerator, StyleGAN2Generator
 from ssnlib.__main__ import main
-from ssnlib.evaluate import (EvalSettings, evaluate_cached, evaluate_generator, evaluate_run, format_table,
-                             parse_metrics)
+from ssnlib.evaluate import EvalSettings, evaluate_cached, evaluate_generator, evaluate_run, format_table, parse_metrics
 from ssnlib.metrics.features import MissingWeightsError
 from ssnlib.serialization import save_generator
 from ssnlib.train import TrainConfig

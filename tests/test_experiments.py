@@ -23,7 +23,8 @@ def test_the_ssn_base_is_transferred_from_stylegan2_and_variants_fine_tune_from_
     assert finer_name == "ssn8x8-faces-ld100" and finer.grid == (8, 8)  # the grid is not a weight shape:
     assert finer_bases == bases and finer.init_from == tuned.init_from  # from the 4×4 base
     ft, ft_name, _ = zoo.ssn_config(finetuned=True)
-    assert ft_name == "ssn4x4-faces-ft" and ft.lambda_d == 0 and ft.kimg == tuned.kimg and ft.init_from == tuned.init_from
+    assert ft_name == "ssn4x4-faces-ft" and ft.lambda_d == 0
+    assert ft.kimg == tuned.kimg and ft.init_from == tuned.init_from
     spade, spade_name, spade_bases = zoo.ssn_config(conditioning="spade")
     assert spade_name == "ssn4x4-spade-faces" and spade_bases == () and spade.init_from is None
     scratch, scratch_name, scratch_bases = zoo.ssn_config(from_scratch=True)

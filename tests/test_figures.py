@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import seeded
 from matplotlib.patches import Rectangle
 
-from conftest import seeded
 from ssnlib import BlockGrid, SSNGenerator
 from ssnlib.figures import (
     cell_boxes,

@@ -39,7 +39,6 @@ from ssnlib.metrics import (
 from ssnlib.metrics import features as features_mod
 
 
-
 def exact_fd_from_features(x: np.ndarray, y: np.ndarray) -> float:
     """FD of two feature sets without any D×D matrix function: with Σ = XcᵀXc/(n−1), the nonzero
     eigenvalues of Σ1Σ2 are the squared singular values of Xc Ycᵀ/√((n1−1)(n2−1)) (n1 × n2)."""

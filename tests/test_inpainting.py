@@ -1,8 +1,8 @@
 import pytest
 import torch
+from conftest import seeded
 from torch import nn
 
-from conftest import seeded
 from ssnlib import SSNGenerator
 from ssnlib.inpainting import consistency_comparison, harmonic_fill, latent_inpaint, paste_known
 

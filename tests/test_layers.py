@@ -1,7 +1,6 @@
 """Layers: the fast eq. 14 normalizer against the naive formula, SMC ≡ modulated conv under a
 constant style, SPADE statistics, equalized learning rate."""
 
-import math
 
 import pytest
 import torch
@@ -174,7 +173,8 @@ def test_equalized_layers_scale_weights_at_runtime():
     assert conv(torch.randn(8, 32, 16, 16)).std().item() == pytest.approx(1.0, rel=0.15)
     lin_map = EqualLinear(6, 5)
     v = torch.randn(3, 6)
-    torch.testing.assert_close(lin_map(v[:, :, None, None].expand(3, 6, 2, 2)), lin_map(v)[:, :, None, None].expand(3, 5, 2, 2))
+    torch.testing.assert_close(lin_map(v[:, :, None, None].expand(3, 6, 2, 2)),
+                               lin_map(v)[:, :, None, None].expand(3, 5, 2, 2))
 
 
 def test_downsampling_conv_halves_resolution():

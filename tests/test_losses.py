@@ -7,9 +7,9 @@ import math
 
 import pytest
 import torch
+from conftest import seeded
 from torch import nn
 
-from conftest import seeded
 from ssnlib import BlockGrid, SSNGenerator, StyleGAN2Generator
 from ssnlib.losses import (
     DistortionRegularizer,
@@ -18,8 +18,8 @@ from ssnlib.losses import (
     block_pixel_masks,
     discriminator_loss,
     generator_loss,
-    mix_styles,
     masked_mse,
+    mix_styles,
     r1_penalty,
 )
 

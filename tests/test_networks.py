@@ -3,8 +3,8 @@ equivalence (SSN with a constant grid == StyleGAN2), shapes, noise, truncation, 
 
 import pytest
 import torch
-
 from conftest import seeded
+
 from ssnlib import Discriminator, SSNGenerator, StyleGAN2Generator
 from ssnlib.layers import SPADE
 from ssnlib.networks import MinibatchStdLayer

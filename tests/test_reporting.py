@@ -38,7 +38,8 @@ def test_figures_claims_and_summary(tmp_path):
     assert b"/CreationDate" not in first[1]  # not merely within the same second
     with pytest.raises(ValueError, match="verdict must be one of"):
         Claim("c", "p", "o", "maybe", "r")
-    out.write_claims("02_lambda_ablation", [Claim("λD = 100 cuts distortion", "÷12", "÷3", "partly", "rule", "Table 2")])
+    claim = Claim("λD = 100 cuts distortion", "÷12", "÷3", "partly", "rule", "Table 2")
+    out.write_claims("02_lambda_ablation", [claim])
     out.write_claims("01_stylegan2_vs_ssn", [Claim("SSN ≈ StyleGAN2", "×0.62", "×1.1", "reproduced", "r", "Table 1")])
     text = write_summary("ci", tmp_path).read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ") and "claim" not in line]

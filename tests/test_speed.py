@@ -29,7 +29,8 @@ def unfused_epilogue(x, scale, bias, noise, strength):
 def test_fused_epilogue_equals_the_six_operations(with_noise):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(3, 5, 8, 8, generator=g, dtype=torch.float64)
-    scale, bias = torch.rand(3, 5, generator=g, dtype=torch.float64) + 0.5, torch.randn(5, generator=g, dtype=torch.float64)
+    scale = torch.rand(3, 5, generator=g, dtype=torch.float64) + 0.5
+    bias = torch.randn(5, generator=g, dtype=torch.float64)
     noise = torch.randn(3, 1, 8, 8, generator=g, dtype=torch.float64) if with_noise else None
     strength = torch.tensor(0.3, dtype=torch.float64)
     got = scaled_bias_leaky_relu(x, scale, bias, noise, strength)

@@ -122,7 +122,8 @@ def test_two_gloo_ranks_hold_identical_weights(tmp_path):
     from ssnlib.train import build_networks
 
     G0, _ = build_networks(initial)
-    assert not torch.equal(G0.state_dict()["synthesis.b16.conv1.conv.weight"], rank0["G.synthesis.b16.conv1.conv.weight"])
+    name = "synthesis.b16.conv1.conv.weight"
+    assert not torch.equal(G0.state_dict()[name], rank0[f"G.{name}"])
 
 
 def test_step_sampler_is_a_function_of_the_step():

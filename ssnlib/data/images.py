@@ -1,7 +1,8 @@
 """Datasets of real images on disk: a folder, a zip, or an LMDB.
 
 Every image is converted to RGB (transparency composited onto white, `to_rgb`), centre-cropped
-to a square, box-filtered to `resolution` and returned as float32 (3, H, W) in [-1, 1]. `xflip=True` appends mirrored copies (item n + i is item i flipped).
+to a square, box-filtered to `resolution` and returned as float32 (3, H, W) in [-1, 1].
+`xflip=True` appends mirrored copies (item n + i is item i flipped).
 Unreadable input raises `DatasetError` naming the file (and zip member or LMDB key); with
 `skip_bad=True` bad images are found up front and listed in `.skipped` instead.
 """

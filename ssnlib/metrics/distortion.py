@@ -54,7 +54,8 @@ def distortion(
         while done < n_samples:
             n = min(batch_size, n_samples - done)
             z = G.sample_z(n, generator, device=device)
-            blocks = torch.randint(grid.n_blocks, (n,), generator=generator, device=generator.device if generator else "cpu")
+            draw_on = generator.device if generator else "cpu"
+            blocks = torch.randint(grid.n_blocks, (n,), generator=generator, device=draw_on)
             z_resampled = resample_each(z, [grid.cell(int(a)) for a in blocks], generator)
             noise = G.make_noise(n, generator, device=z.device)
             x = G(z, truncation_psi=truncation_psi, noise=noise)

@@ -16,7 +16,8 @@ from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, p
 def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = 3, batch_size: int = 10000) -> dict[str, float]:
     """{"precision", "recall"} of generated features `fake` (N, D) against real features (M, D)."""
     if fake.ndim != 2 or real.ndim != 2 or fake.shape[1] != real.shape[1]:
-        raise ValueError(f"features must be (N, D) and (M, D) with one D, got {tuple(fake.shape)} and {tuple(real.shape)}")
+        raise ValueError(f"features must be (N, D) and (M, D) with one D, got {tuple(fake.shape)} and "
+                         f"{tuple(real.shape)}")
     if min(fake.shape[0], real.shape[0]) <= k:
         raise ValueError(f"precision/recall with k = {k} needs more than {k} samples per set, "
                          f"got {fake.shape[0]} and {real.shape[0]}")
