@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import io
 import logging
 import math
@@ -63,7 +64,11 @@ class UnsafeCheckpointError(CheckpointError):
 
 def read_checkpoint(path: str | Path) -> Any:
     """The object stored in a torch checkpoint or pickle, read without executing code from the file."""
-    path = Path(path)
+    with _named_errors(path):
+        return _read_checkpoint(Path(path))
+
+
+def _read_checkpoint(path: Path) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"no such checkpoint file: {path}")
     with open(path, "rb") as f:
@@ -83,13 +88,43 @@ def _torch_load(source, name: str) -> Any:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        refused = _refused_globals(source, err)
+        try:
+            refused = _refused_globals(source, err)
+        except Exception:  # a file too broken to list its globals: report the unpickling error below
+            refused = None
         if refused:
             raise UnsafeCheckpointError(f"{name}: refused to unpickle global {refused} "
                                         f"(it could execute code); nothing from the file was run") from None
         raise CheckpointError(f"{name} is not a readable torch checkpoint: {str(err).splitlines()[0]}") from None
-    except (RuntimeError, EOFError, ValueError, OSError) as err:
-        raise CheckpointError(f"{name} is not a readable torch checkpoint: {err}") from None
+    except CheckpointError:
+        raise
+    except Exception as err:  # torch's legacy reader lets KeyError, AssertionError, … through on bad bytes
+        raise CheckpointError(f"{name} is not a readable torch checkpoint: {type(err).__name__}: "
+                              f"{_first_line(err)}") from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+@contextlib.contextmanager
+def _named_errors(path):
+    """Every failure on a corrupt or malformed file as a `CheckpointError` that names the file."""
+    try:
+        yield
+    except CheckpointError as err:
+        if str(path) in str(err):
+            raise
+        raise type(err)(f"{path}: {err}") from None
+    except (FileNotFoundError, ValueError) as err:  # ours, already naming the file or the argument
+        if isinstance(err, FileNotFoundError) or str(path) in str(err) or "which must be" in str(err):
+            raise
+        raise CheckpointError(f"{path}: {err}") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: nested too deeply to be a checkpoint (a cyclic structure?): refused") from None
+    except Exception as err:  # a malformed structure that passed unpickling: name it, never a bare KeyError
+        raise CheckpointError(f"{path} is malformed: {type(err).__name__}: {_first_line(err)}") from None
 
 
 def _refused_globals(source, err: Exception) -> str | None:
@@ -393,25 +428,31 @@ def _node_state(node: Any, where: str) -> dict:
     raise CheckpointError(f"{where} is not a pickled network (found {type(node).__name__})")
 
 
-def _flatten(node: Any, where: str, prefix: str = "") -> dict[str, Any]:
-    """A pickled network's state dict: parameters and persistent buffers, recursively through _modules."""
+def _flatten(node: Any, where: str, prefix: str = "", seen: frozenset = frozenset()) -> dict[str, Any]:
+    """A pickled network's state dict: parameters and persistent buffers, recursively through _modules.
+    A module that contains itself (a cyclic pickle) is refused, not recursed into."""
+    if id(node) in seen:
+        raise CheckpointError(f"{where} contains itself (a cyclic module tree): refused")
+    seen = seen | {id(node)}
     state = _node_state(node, where)
     skip = state.get("_non_persistent_buffers_set") or set()
     tensors = {prefix + k: v for k, v in (state.get("_parameters") or {}).items() if v is not None}
     tensors.update({prefix + k: v for k, v in (state.get("_buffers") or {}).items() if v is not None and k not in skip})
     for name, child in (state.get("_modules") or {}).items():
         if child is not None:
-            tensors.update(_flatten(child, f"{where}.{name}", f"{prefix}{name}."))
+            tensors.update(_flatten(child, f"{where}.{name}", f"{prefix}{name}.", seen))
     return tensors
 
 
-def _attribute_values(node: Any, attribute: str) -> set:
+def _attribute_values(node: Any, attribute: str, seen: frozenset = frozenset()) -> set:
     """Every value of `attribute` among a pickled network and its submodules."""
+    if id(node) in seen:
+        raise CheckpointError("the network contains itself (a cyclic module tree): refused")
     state = _node_state(node, "network")
     values = {state[attribute]} if attribute in state else set()
     for child in (state.get("_modules") or {}).values():
         if child is not None:
-            values |= _attribute_values(child, attribute)
+            values |= _attribute_values(child, attribute, seen | {id(node)})
     return values
 
 
@@ -606,10 +647,11 @@ def load_stylegan2(path: str | Path, which: str = "g_ema", device: str | torch.d
 
     `which` is ``"g_ema"`` (the EMA generator, default) or ``"g"``, in either spelling. A rosinality file
     without ``latent_avg`` gets w_avg estimated from 4096 mapped samples (logged)."""
-    source = _read_network(path, which, "generator")
-    config = _generator_config(source, path)
-    generator = StyleGAN2Generator(**config)
-    generator.load_state_dict(_converted_state(source, generator, path), strict=False)
+    with _named_errors(path):
+        source = _read_network(path, which, "generator")
+        config = _generator_config(source, path)
+        generator = StyleGAN2Generator(**config)
+        generator.load_state_dict(_converted_state(source, generator, path), strict=False)
     if source.layout.key("mapping.w_avg", generator.resolution) not in source.tensors:
         _estimate_w_avg(generator)
         logger.warning("%s has no latent_avg: w_avg (the truncation centre) estimated from %d mapped samples",
@@ -623,10 +665,11 @@ def load_stylegan2_discriminator(path: str | Path, which: str = "d",
     """The discriminator of a rosinality ``.pt`` or NVlabs ``.pkl`` as ssnlib's `Discriminator`.
 
     Raises `CheckpointError` if the file has none (e.g. rosinality's convert_weight.py without --disc)."""
-    source = _read_network(path, which, "discriminator")
-    config = _discriminator_config(source, path)
-    discriminator = Discriminator(**config)
-    discriminator.load_state_dict(_converted_state(source, discriminator, path))
+    with _named_errors(path):
+        source = _read_network(path, which, "discriminator")
+        config = _discriminator_config(source, path)
+        discriminator = Discriminator(**config)
+        discriminator.load_state_dict(_converted_state(source, discriminator, path))
     logger.info("loaded %s from %s: %s", source.label, path, config)
     return discriminator.to(device).eval()
 
