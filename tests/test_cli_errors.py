@@ -122,16 +122,22 @@ def test_transparency_is_composited_onto_white(tmp_path):
 
 
 def test_sixteen_bit_grayscale_exif_rotation_and_cmyk_convert(tmp_path):
-    gray16 = Image.fromarray(np.array([[0, 65535], [32768, 65535]], np.uint16))
-    np.testing.assert_allclose(np.asarray(to_rgb(gray16))[..., 0], [[0, 255], [128, 255]], atol=1)
+    Image.fromarray(np.array([[0, 65535], [32768, 65535]], np.uint16)).save(tmp_path / "g16.png")
+    with Image.open(tmp_path / "g16.png") as gray16:  # a real 16-bit PNG, read back as PIL reads it
+        assert gray16.mode.startswith("I")
+        np.testing.assert_allclose(np.asarray(to_rgb(gray16))[..., 0], [[0, 255], [128, 255]], atol=1)
+    Image.fromarray(np.full((2, 2), 77, np.uint8), "L").save(tmp_path / "gray.png")
+    with Image.open(tmp_path / "gray.png") as gray:
+        assert (np.asarray(to_rgb(gray)) == 77).all()
     rotated = Image.fromarray(np.array([[0, 255]], np.uint8)).convert("RGB")
     exif = rotated.getexif()
     exif[0x0112] = 6  # orientation: rotate 90° clockwise on display
     rotated.save(tmp_path / "r.jpg", exif=exif, quality=100)
     with Image.open(tmp_path / "r.jpg") as img:
         assert np.asarray(to_rgb(img)).shape == (2, 1, 3)  # 1×2 stored, shown as 2 rows × 1 column
-    cmyk = Image.new("CMYK", (2, 2), (0, 0, 0, 0))
-    assert (np.asarray(to_rgb(cmyk)) == 255).all()
+    Image.new("CMYK", (8, 8), (0, 0, 0, 0)).save(tmp_path / "cmyk.jpg", quality=100)
+    with Image.open(tmp_path / "cmyk.jpg") as cmyk:
+        assert cmyk.mode == "CMYK" and (np.asarray(to_rgb(cmyk)) >= 250).all()  # no ink: white
 
 
 def test_a_folder_of_transparent_pngs_loads_on_a_uniform_background(tmp_path):
@@ -146,3 +152,22 @@ def test_a_folder_of_transparent_pngs_loads_on_a_uniform_background(tmp_path):
         image = dataset.image(i)
         border = np.concatenate([image[:4].reshape(-1, 3), image[12:].reshape(-1, 3)])
         assert (border == 255).all()
+
+
+def test_training_on_transparent_pngs_sees_the_white_background(tmp_path):
+    images = tmp_path / "icons"
+    images.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(8):
+        rgba = rng.integers(0, 256, (16, 16, 4), dtype=np.uint8)  # garbage colours under alpha = 0
+        rgba[..., 3] = 0
+        rgba[6:10, 6:10, 3] = 255
+        Image.fromarray(rgba, "RGBA").save(images / f"{i}.png")
+    out = tmp_path / "run"
+    result = ssnlib_cli("train", "--preset", "ci", "--dataset", str(images), "--kimg", "0.016", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((out / "dataset.json").read_text())["used"] == 8
+    from ssnlib.train import TrainConfig, open_training_data
+
+    batch = open_training_data(TrainConfig.from_preset("ci", dataset=str(images)))[0]
+    assert batch[:, :6].min().item() == 1.0 and batch[:, 10:].min().item() == 1.0  # white in [-1, 1]
