@@ -49,7 +49,9 @@ class PickerSession:
         self.seed = seed
         self.noise = G.make_noise(1, self._rng, device=self.device)
         self.history: list[torch.Tensor] = [G.sample_z(1, self._rng, device=self.device)]
+        self.made_by: list[frozenset | None] = [None]  # the cells resampled to reach each step (None: new image)
         self.position = 0
+        self._candidates_at: int | None = None  # the history position the shown candidates were drawn for
         self._cache: dict[str, torch.Tensor] = {}
 
     # -- latents and history ------------------------------------------------------------------
@@ -57,9 +59,11 @@ class PickerSession:
     def z(self) -> torch.Tensor:
         return self.history[self.position]
 
-    def _push(self, z: torch.Tensor) -> None:
+    def _push(self, z: torch.Tensor, cells: frozenset | None) -> None:
         del self.history[self.position + 1:]
+        del self.made_by[self.position + 1:]
         self.history.append(z)
+        self.made_by.append(cells)
         self.position += 1
 
     @property
@@ -78,10 +82,15 @@ class PickerSession:
         if self.can_redo:
             self.position += 1
 
-    def new_image(self, seed: int | None = None) -> None:
-        """A fresh latent (from `seed` if given, else the session's stream); the noise is kept."""
+    def new_image(self, seed: int | None = None) -> bool:
+        """A fresh latent (from `seed` if given, else the session's stream); the noise is kept.
+        False, and nothing recorded, when `seed` gives the image already shown."""
         rng = torch.Generator().manual_seed(seed) if seed is not None else self._rng
-        self._push(self.G.sample_z(1, rng, device=self.device))
+        z = self.G.sample_z(1, rng, device=self.device)
+        if torch.equal(z, self.z):
+            return False
+        self._push(z, None)
+        return True
 
     # -- selection ----------------------------------------------------------------------------
     def toggle(self, cell: tuple[int, int]) -> None:
@@ -111,17 +120,28 @@ class PickerSession:
     # -- resampling ---------------------------------------------------------------------------
     def resample(self) -> None:
         """Redraw the selected cells (variance-preserving mix at `strength`)."""
-        self._push(resample(self.z, self._require_selection(), self._rng, self.strength))
+        cells = self._require_selection()
+        self._push(resample(self.z, cells, self._rng, self.strength), frozenset(cells))
 
     def candidates(self, k: int) -> list[torch.Tensor]:
         """k alternative latents for the selection (not applied: `choose` one)."""
         cells = self._require_selection()
+        self._candidates_at, self._candidate_cells = self.position, frozenset(cells)
         return [resample(self.z, cells, self._rng, self.strength) for _ in range(k)]
 
+    @property
+    def candidates_current(self) -> bool:
+        """Whether the last `candidates` were drawn for the image shown now."""
+        return self._candidates_at == self.position
+
     def choose(self, z: torch.Tensor) -> None:
+        """Apply one of the last `candidates` (drawn for the current image, not an earlier one)."""
         if z.shape != self.z.shape:
             raise ValueError(f"candidate latent has shape {tuple(z.shape)}, expected {tuple(self.z.shape)}")
-        self._push(z)
+        if not self.candidates_current:
+            raise ValueError("these candidates were drawn for another image: show candidates again")
+        self._push(z, self._candidate_cells)
+        self._candidates_at = None
 
     # -- rendering ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -140,12 +160,14 @@ class PickerSession:
         return to_uint8(self.render(z))[0]
 
     def last_change(self) -> Change | None:
-        """How the current image differs from the previous one in the history (None at the start)."""
-        if not self.can_undo:
+        """How the current image differs from the previous one in the history, inside and outside
+        the cells that were resampled to make it (not today's selection). None at the start and
+        after a new image (nothing was resampled)."""
+        cells = self.made_by[self.position]
+        if not self.can_undo or cells is None:
             return None
         change = (self.render() - self.render(self.history[self.position - 1])).square().mean(1)[0]
-        mask = (self.grid.pixel_mask(sorted(self.selection)) if self.selection
-                else torch.zeros_like(change, dtype=torch.bool))
+        mask = self.grid.pixel_mask(sorted(cells))
         total = change.sum().item()
         inside = change[mask].mean().item() if mask.any() else float("nan")
         outside = change[~mask].mean().item() if (~mask).any() else float("nan")

@@ -117,7 +117,7 @@ class BlockPicker(W.VBox):
         self.psi_slider.observe(lambda _: self._set_psi(), names="value")
         self.strength_slider.observe(lambda change: self.session.set_strength(change["new"]), names="value")
         self.resample_button.on_click(lambda _: self._act(self.session.resample))
-        self.new_button.on_click(lambda _: self._act(lambda: self.session.new_image(self.seed_box.value)))
+        self.new_button.on_click(lambda _: self._new_image())
         self.undo_button.on_click(lambda _: self._act(self.session.undo))
         self.redo_button.on_click(lambda _: self._act(self.session.redo))
         self.clear_button.on_click(lambda _: self._act(self.session.clear_selection))
@@ -201,6 +201,12 @@ class BlockPicker(W.VBox):
             return
         self._refresh()
 
+    def _new_image(self) -> None:
+        if not self.session.new_image(self.seed_box.value):
+            self.status.value = f"<b>seed {self.seed_box.value} is the image shown: change the seed for another</b>"
+            return
+        self._refresh()
+
     def toggle(self, cell: tuple[int, int]) -> None:
         """What a click on a cell does: flip its selection."""
         self.session.toggle(cell)
@@ -263,10 +269,13 @@ class BlockPicker(W.VBox):
         self.image.value = png_bytes(s.image(), self.display_size, s.grid.grid)
         self.undo_button.disabled, self.redo_button.disabled = not s.can_undo, not s.can_redo
         self._sync_buttons()
+        if not s.candidates_current:  # candidates belong to the image they were drawn for
+            self.candidate_box.children = []
         change = s.last_change() if self.diff_toggle.value else None
         if change is None:
             self.diff_image.layout.display = "none"
-            self.diff_label.value = ""
+            self.diff_label.value = ("" if not self.diff_toggle.value else
+                                     "no resample to compare: this image was not made by resampling cells")
         else:
             self.diff_image.layout.display = ""
             self.diff_image.value = png_bytes(heatmap_pixels(change.heatmap), self.display_size // 2)

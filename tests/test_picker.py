@@ -154,3 +154,35 @@ def test_model_menu_starts_on_the_given_generator_and_switches(tmp_path):
     assert picker.session.grid.grid == (2, 2) and len(picker.cell_buttons) == 4
     picker.model_choice.value = CURRENT_MODEL
     assert picker.session.G is given and len(picker.cell_buttons) == 16
+
+
+def test_new_image_with_the_same_seed_records_nothing(session):
+    assert session.new_image(seed=7)
+    length = len(session.history)
+    assert not session.new_image(seed=7)  # the image shown already: no step, no zero-change view
+    assert len(session.history) == length and session.last_change() is None
+
+
+def test_difference_is_measured_in_the_cells_that_were_resampled(session):
+    session.toggle((0, 0))
+    session.resample()
+    before = session.last_change()
+    session.clear_selection()
+    session.toggle((3, 3))  # a new selection after the resample does not change its statistics
+    after = session.last_change()
+    assert (after.inside, after.outside, after.locality) == (before.inside, before.outside, before.locality)
+    block = session.grid.pixel_mask([(0, 0)]).numpy()
+    assert after.inside == pytest.approx(float(after.heatmap[block].mean()), rel=1e-6)
+
+
+def test_candidates_belong_to_the_image_they_were_drawn_for(session):
+    session.toggle((1, 1))
+    options = session.candidates(2)
+    assert session.candidates_current
+    session.resample()  # another image now: the old candidates must not apply
+    assert not session.candidates_current
+    with pytest.raises(ValueError, match="drawn for another image"):
+        session.choose(options[0])
+    session.undo()  # back to the image they were drawn for: still usable
+    session.choose(options[1])
+    assert torch.equal(session.z, options[1]) and session.last_change().inside > 0
