@@ -1,0 +1,81 @@
+"""Training curves: FD-proc and precision / recall (ProcNet features) against kimg and against
+training wall time, for every run that logged `quality.csv` (`--quality-kimg`).
+
+    python benchmarks/training_curves.py RUN [RUN ...] [--csv results/cpu/training_curves.csv]
+                                         [--png figures/cpu/training_curves.png] [--floor 5.6]
+
+Writes one CSV of every measurement (a `run` column added) and a figure of three panels: FD-proc
+vs kimg (log scale, the real-vs-real floor dashed), FD-proc vs training hours, precision and
+recall vs kimg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def read_quality(run: Path) -> list[dict[str, float]]:
+    path = run / "quality.csv"
+    if not path.is_file():
+        raise SystemExit(f"error: {path} does not exist (train with --quality-kimg to log it)")
+    with open(path) as f:
+        return [{k: float(v) if v not in ("", None) else float("nan") for k, v in row.items()}
+                for row in csv.DictReader(f)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories holding quality.csv")
+    parser.add_argument("--csv", type=Path, default=Path("results/cpu/training_curves.csv"))
+    parser.add_argument("--png", type=Path, default=Path("figures/cpu/training_curves.png"))
+    parser.add_argument("--floor", type=float, default=None, help="real-vs-real FD-proc, drawn dashed")
+    args = parser.parse_args()
+
+    curves = {run.name: read_quality(run) for run in args.runs}
+    args.csv.parent.mkdir(parents=True, exist_ok=True)
+    columns = ["run", "step", "kimg", "train_hours", "fd_proc", "fd_proc_se", "precision_proc", "recall_proc"]
+    with open(args.csv, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for name, rows in curves.items():
+            for row in rows:
+                writer.writerow([name] + [row.get(c, float("nan")) for c in columns[1:]])
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for name, rows in curves.items():
+        kimg = [r["kimg"] for r in rows]
+        axes[0].errorbar(kimg, [r["fd_proc"] for r in rows], yerr=[r["fd_proc_se"] for r in rows], label=name,
+                         marker="o", markersize=3, capsize=2)
+        axes[1].plot([r["train_hours"] for r in rows], [r["fd_proc"] for r in rows], marker="o", markersize=3,
+                     label=name)
+        line, = axes[2].plot(kimg, [r.get("precision_proc", float("nan")) for r in rows], marker="o", markersize=3,
+                             label=f"{name} precision")
+        axes[2].plot(kimg, [r.get("recall_proc", float("nan")) for r in rows], marker="s", markersize=3,
+                     linestyle="--", color=line.get_color(), label=f"{name} recall")
+    for ax in axes[:2]:
+        ax.set_yscale("log")
+        ax.set_ylabel("FD-proc (2000 samples)")
+        if args.floor:
+            ax.axhline(args.floor, color="grey", linestyle=":", label="real vs real")
+    axes[0].set_xlabel("kimg")
+    axes[1].set_xlabel("training hours (1 thread)")
+    axes[2].set_xlabel("kimg")
+    axes[2].set_ylabel("ProcNet precision (solid) / recall (dashed)")
+    axes[2].set_ylim(0, 1)
+    axes[0].legend(fontsize=7)
+    axes[2].legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    args.png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.png, dpi=110)
+    print(f"wrote {args.csv} and {args.png}")
+
+
+if __name__ == "__main__":
+    main()
