@@ -174,14 +174,17 @@ class PickerSession:
         locality = change[mask].sum().item() / total if total > 0 else float("nan")
         return Change(change.numpy(), inside, outside, locality)
 
-    def save(self, stem: str | Path) -> list[Path]:
-        """stem.png (the image), stem.npy (the latent grid) and stem.safetensors (latent, noise,
-        ψ and the generator config: everything needed to regenerate the exact image)."""
+    def save(self, stem: str | Path, size: int | None = None) -> list[Path]:
+        """stem.png (the image, nearest-upscaled to `size` pixels if given), stem.npy (the latent
+        grid) and stem.safetensors (latent, noise, ψ and the generator config: everything needed
+        to regenerate the exact image)."""
         stem = Path(stem)
         from PIL import Image
 
         png, npy, tensors = stem.with_suffix(".png"), stem.with_suffix(".npy"), stem.with_suffix(".safetensors")
         picture = Image.fromarray(self.image())
+        if size is not None and size > picture.width:
+            picture = picture.resize((size, size * picture.height // picture.width), Image.NEAREST)
         atomic_write(png, lambda tmp: picture.save(tmp, format="PNG"))
         atomic_write(npy, lambda tmp: np.save(open(tmp, "wb"), self.z.cpu().numpy()))
         save_tensors(tensors, {"z": self.z, **{f"noise.{i}": n for i, n in enumerate(self.noise)}},

@@ -254,8 +254,8 @@ class BlockPicker(W.VBox):
 
     def _save(self) -> None:
         with self._busy("saving …"):
-            paths = self.session.save(self.save_path.value)
-        self.status.value = "saved " + ", ".join(str(p) for p in paths)
+            paths = self.session.save(self.save_path.value, size=self.display_size)
+        self.status.value = "saved " + ", ".join(str(p.resolve()) for p in paths)
 
     # -- view ---------------------------------------------------------------------------------
     def _sync_buttons(self) -> None:
