@@ -30,7 +30,8 @@ BOOKKEEPING = ("out", "device", "workers", "snapshot_kimg", "sample_kimg", "samp
 NUMERICS = {"amp": "none", "compile": False}
 # Fields added after runs were keyed: left out of the key at their default, which is what those
 # runs did.
-ADDED_FIELDS: dict[str, object] = {"lambda_d_scale": "per_pixel", "eq15_scale": "mean_a", "skip_bad_images": True}
+ADDED_FIELDS: dict[str, object] = {"lambda_d_scale": "per_pixel", "eq15_scale": "mean_a", "skip_bad_images": True,
+                                   "background": (255, 255, 255)}
 RUNS_ENV = "SSNLIB_RUNS"
 MODELS_ENV = "SSNLIB_MODELS"
 

@@ -79,6 +79,7 @@ class TrainConfig:
     dataset_length: int | None = None  # procedural images rendered (and cached), or files read
     xflip: bool = False
     skip_bad_images: bool = True  # image datasets: check every file first, train on the readable ones
+    background: tuple[int, int, int] = (255, 255, 255)  # image datasets: colour under transparent pixels
     # model
     model: str = "ssn"  # "ssn" or "stylegan2"
     resolution: int = 32
@@ -132,6 +133,7 @@ class TrainConfig:
 
     def __post_init__(self):
         self.grid = tuple(int(g) for g in self.grid)
+        self.background = tuple(int(v) for v in self.background)
         self.betas = tuple(float(b) for b in self.betas)
 
     @classmethod
@@ -144,6 +146,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        """From `to_dict`'s output, or a run's config.json (whose "data" summary is not a field)."""
+        data = {k: v for k, v in data.items() if k != "data"}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -266,7 +270,8 @@ def lazy_adam(params, config: TrainConfig, interval: int) -> torch.optim.Adam:
 def open_training_data(config: TrainConfig):
     procedural = config.dataset in PROCEDURAL
     dataset = open_dataset(config.dataset, config.resolution, length=config.dataset_length, seed=config.seed,
-                           xflip=config.xflip, skip_bad=config.skip_bad_images and not procedural)
+                           xflip=config.xflip, skip_bad=config.skip_bad_images and not procedural,
+                           **({} if procedural else {"background": config.background}))
     for where, reason in getattr(dataset, "skipped", []):
         logger.warning("skipped %s: %s", where, reason)
     if isinstance(dataset, ProceduralDataset):
@@ -628,11 +633,15 @@ def dataset_summary(config: TrainConfig, dataset) -> dict[str, Any]:
 
 
 def prepare_run_dir(config: TrainConfig, dataset: dict[str, Any] | None = None) -> None:
+    """RUN/config.json: the resolved config, plus (key "data", not a config field) what the run
+    found in its dataset; RUN/dataset.json the same summary with every skipped file."""
     out = Path(config.out)
     (out / "samples").mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    saved = config.to_dict()
     if dataset is not None:
+        saved["data"] = {k: v for k, v in dataset.items() if k != "skipped"} | {"skipped": len(dataset["skipped"])}
         (out / "dataset.json").write_text(json.dumps(dataset, indent=2) + "\n")
+    (out / "config.json").write_text(json.dumps(saved, indent=2) + "\n")
 
 
 def train(config: TrainConfig, resume: str | Path | None = None) -> Trainer:
@@ -721,6 +730,7 @@ FIELD_HELP = {
     "dataset": "'faces', 'churches' (procedural) or an image folder / .zip / LMDB path",
     "dataset_length": "procedural images rendered (and cached), or image files read (default: all)",
     "xflip": "add horizontally flipped copies of the data",
+    "background": "image datasets: R G B (0–255) that transparent pixels are composited onto",
     "skip_bad_images": "image datasets: check every file first and train on the readable ones (else: stop at the "
                        "first unreadable file)",
     "model": "generator: an SSN (spatial latent grid) or the StyleGAN2 baseline",
@@ -787,10 +797,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         elif f.type in ("bool", bool):
             parser.add_argument(_flag(f.name), dest=f.name, default=None, action=argparse.BooleanOptionalAction,
                                 help=help_text)
-        elif f.name in ("grid", "betas"):
-            kind = int if f.name == "grid" else float
-            parser.add_argument(_flag(f.name), dest=f.name, default=None, nargs=2, type=kind, help=help_text,
-                                metavar=("ROWS", "COLS") if f.name == "grid" else ("B1", "B2"))
+        elif f.name in ("grid", "betas", "background"):
+            kind = float if f.name == "betas" else int
+            metavar = {"grid": ("ROWS", "COLS"), "betas": ("B1", "B2"), "background": ("R", "G", "B")}[f.name]
+            parser.add_argument(_flag(f.name), dest=f.name, default=None, nargs=len(metavar), type=kind,
+                                help=help_text, metavar=metavar)
         else:
             kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
             parser.add_argument(_flag(f.name), dest=f.name, default=None, type=kind, help=help_text,

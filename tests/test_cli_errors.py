@@ -171,3 +171,25 @@ def test_training_on_transparent_pngs_sees_the_white_background(tmp_path):
 
     batch = open_training_data(TrainConfig.from_preset("ci", dataset=str(images)))[0]
     assert batch[:, :6].min().item() == 1.0 and batch[:, 10:].min().item() == 1.0  # white in [-1, 1]
+
+
+def test_the_background_colour_is_an_argument_and_a_flag(tmp_path):
+    rgba = np.zeros((16, 16, 4), np.uint8)  # fully transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "0.png")
+    image = open_dataset(tmp_path, 16, background=(0, 128, 255)).image(0)
+    assert (image == [0, 128, 255]).all()
+    with pytest.raises(ValueError, match="background must be three integers"):
+        open_dataset(tmp_path, 16, background=(0, 300, 0))
+    from ssnlib.train import TrainConfig, open_training_data
+
+    config = TrainConfig.from_preset("ci", dataset=str(tmp_path), background=(0, 0, 0))
+    assert open_training_data(config)[0].max().item() == -1.0  # black in [-1, 1]
+
+
+def test_config_json_records_what_the_dataset_held(tmp_path, bad_folder):
+    out = tmp_path / "run"
+    assert ssnlib_cli("train", "--preset", "ci", "--dataset", str(bad_folder), "--kimg", "0.008",
+                      "--out", str(out)).returncode == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["data"] == {"dataset": str(bad_folder), "resolution": 16, "found": 5, "used": 4, "skipped": 1}
+    assert TrainConfig.from_dict(saved).dataset == str(bad_folder)  # the summary is not a config field

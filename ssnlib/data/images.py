@@ -65,12 +65,13 @@ def to_rgb(img: Image.Image, background: tuple[int, int, int] = BACKGROUND) -> I
     return img.convert("RGB")
 
 
-def _decode_image(source: Path | bytes, resolution: int) -> np.ndarray:
-    """Decode to RGB (`to_rgb`: transparency on white), centre-crop to a square, box-resize: uint8 (res, res, 3)."""
+def _decode_image(source: Path | bytes, resolution: int, background: tuple[int, int, int] = BACKGROUND) -> np.ndarray:
+    """Decode to RGB (`to_rgb`: transparency on `background`), centre-crop to a square, box-resize:
+    uint8 (res, res, 3)."""
     try:
         with _open(source) as img:
             _check_size(img, resolution)
-            img = to_rgb(img)
+            img = to_rgb(img, background)
     except _BadImage:
         raise
     except Exception as exc:  # PIL reports corrupt data with many exception types
@@ -114,12 +115,16 @@ class ImageDataset(Dataset, abc.ABC):
         xflip: bool = False,
         skip_bad: bool = False,
         max_images: int | None = None,
+        background: tuple[int, int, int] = BACKGROUND,
     ):
         if not isinstance(resolution, int) or resolution < 1:
             raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
         if max_images is not None and max_images < 1:
             raise ValueError(f"max_images must be positive or None, got {max_images!r}")
+        if len(background) != 3 or not all(isinstance(v, int) and 0 <= v <= 255 for v in background):
+            raise ValueError(f"background must be three integers in [0, 255] (R, G, B), got {background!r}")
         self.path, self.resolution, self.xflip = Path(path), resolution, xflip
+        self.background = tuple(background)
         self._handle: Any = None
         self._handle_pid: int | None = None
         if not self.path.exists():
@@ -184,7 +189,7 @@ class ImageDataset(Dataset, abc.ABC):
             raise IndexError(f"index {index} out of range for {len(self)} images in {self.path}")
         key = self.keys[index % len(self.keys)]
         try:
-            array = _decode_image(self._source(key), self.resolution)
+            array = _decode_image(self._source(key), self.resolution, self.background)
         except _BadImage as exc:
             raise DatasetError(f"{self.where(key)}: {exc}") from exc
         return array[:, ::-1] if index >= len(self.keys) else array

@@ -24,12 +24,13 @@ def open_dataset(
     seed: int = 0,
     xflip: bool = False,
     skip_bad: bool = False,
+    background: tuple[int, int, int] = (255, 255, 255),
 ) -> Dataset:
     """The dataset named by `spec`: "faces", "churches", a folder, a .zip, or an LMDB folder.
 
     `length` is the number of procedural samples (default 10000) or caps the number of files
-    read from disk; `seed` selects the procedural family member; `xflip` and `skip_bad` apply
-    to image files only.
+    read from disk; `seed` selects the procedural family member; `xflip`, `skip_bad` and
+    `background` (the RGB colour transparent pixels are composited onto) apply to image files only.
     """
     if isinstance(spec, str) and spec in PROCEDURAL:
         if xflip:
@@ -39,7 +40,7 @@ def open_dataset(
     if not path.exists():
         names = ", ".join(repr(n) for n in PROCEDURAL)
         raise DatasetError(f"unknown dataset {str(spec)!r}: not one of {names} and no such file or folder")
-    kwargs = dict(xflip=xflip, skip_bad=skip_bad, max_images=length)
+    kwargs = dict(xflip=xflip, skip_bad=skip_bad, max_images=length, background=tuple(background))
     if path.is_dir():
         cls = LMDBImageDataset if (path / "data.mdb").is_file() else ImageFolderDataset
         return cls(path, resolution, **kwargs)
