@@ -110,21 +110,8 @@ def _fd(G, settings: EvalSettings, extractor_name: str) -> tuple[float, float]:
                                get_feature_extractor(extractor_name), settings.stats_cache(), key)
 
 
-def _kid(G, settings: EvalSettings) -> dict[str, float]:
-    extractor = get_feature_extractor(INCEPTION_NAME)
-    dataset = open_dataset(settings.dataset, settings.resolution, length=settings.n_fd, seed=settings.dataset_seed)
-    key = f"{Path(settings.dataset).name}-seed{settings.dataset_seed}"
-    real = dataset_feature_stats(dataset, extractor, settings.n_fd, settings.batch_size, settings.stats_cache(), key,
-                                 keep_features=True)
-    fake = compute_feature_stats(_generate_fn(G, settings), extractor, settings.n_fd, settings.batch_size,
-                                 keep_features=True)
-    mean, std = kernel_inception_distance(fake.features, real.features, subsets=100,
-                                          subset_size=min(1000, settings.n_fd))
-    return {"kid": mean, "kid_std": std}
-
-
-def _prc(G, settings: EvalSettings, extractor_name: str) -> dict[str, float]:
-    """Precision and recall of n_fd generated vs the first n_fd real images in the named features."""
+def _features(G, settings: EvalSettings, extractor_name: str):
+    """(generated, real) features, n_fd of each, kept whole (KID, precision/recall need them)."""
     extractor = get_feature_extractor(extractor_name)
     dataset = open_dataset(settings.dataset, settings.resolution, length=settings.n_fd, seed=settings.dataset_seed)
     key = f"{Path(settings.dataset).name}-seed{settings.dataset_seed}"
@@ -132,7 +119,19 @@ def _prc(G, settings: EvalSettings, extractor_name: str) -> dict[str, float]:
                                  keep_features=True)
     fake = compute_feature_stats(_generate_fn(G, settings), extractor, settings.n_fd, settings.batch_size,
                                  keep_features=True)
-    return precision_recall(torch.as_tensor(fake.features), torch.as_tensor(real.features))
+    return fake.features, real.features
+
+
+def _kid(G, settings: EvalSettings) -> dict[str, float]:
+    fake, real = _features(G, settings, INCEPTION_NAME)
+    mean, std = kernel_inception_distance(fake, real, subsets=100, subset_size=min(1000, settings.n_fd))
+    return {"kid": mean, "kid_std": std}
+
+
+def _prc(G, settings: EvalSettings, extractor_name: str) -> dict[str, float]:
+    """Precision and recall of n_fd generated vs the first n_fd real images in the named features."""
+    fake, real = _features(G, settings, extractor_name)
+    return precision_recall(torch.as_tensor(fake), torch.as_tensor(real))
 
 
 def evaluate_generator(G, metrics: list[str], settings: EvalSettings) -> dict[str, Any]:

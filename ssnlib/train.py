@@ -341,6 +341,20 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return files[-1] if files else None
 
 
+def checkpoint_of(source: str | Path, flag: str) -> Path:
+    """The checkpoint a flag names: a checkpoint file, or a run directory's latest checkpoint."""
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"{flag} {source}: no such run directory or checkpoint file")
+    if path.is_dir():
+        checkpoint = latest_checkpoint(path)
+        if checkpoint is None:
+            purpose = "resume" if flag == "--resume" else "start"
+            raise FileNotFoundError(f"{flag} {source}: no checkpoint to {purpose} from in {path / CHECKPOINT_DIR}")
+        return checkpoint
+    return path
+
+
 # ----------------------------------------------------------------------------------------------
 # The trainer
 
@@ -509,13 +523,7 @@ class Trainer:
         """Start from another run's networks (G, G_ema, D) — not its optimizers or counters. An SSN
         started from a StyleGAN2 run gets its generators by transfer (§3.4,
         `SSNGenerator.from_stylegan2`), as the paper's SSNs start from pretrained StyleGAN2s."""
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f"init_from: {source} does not exist")
-        if path.is_dir():
-            path = latest_checkpoint(path)
-            if path is None:
-                raise FileNotFoundError(f"init_from: no checkpoint in {source}/{CHECKPOINT_DIR}")
+        path = checkpoint_of(source, "init_from")
         tensors, meta = load_tensors(path, device=self.env.device)
         source_config = TrainConfig.from_dict(meta["config"])
         transfer = source_config.model == "stylegan2" and self.config.model == "ssn"
@@ -811,13 +819,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 def resume_source(resume: str | Path) -> tuple[Path, dict[str, Any]]:
     """(checkpoint file, its run's saved config) for `--resume RUN`: RUN's own config.json when RUN
     is a run directory, the checkpoint's own config when it is a checkpoint file."""
-    path = Path(resume)
-    if not path.exists():
-        raise FileNotFoundError(f"--resume {resume}: no such run directory or checkpoint file")
+    path, checkpoint = Path(resume), checkpoint_of(resume, "--resume")
     if path.is_dir():
-        checkpoint = latest_checkpoint(path)
-        if checkpoint is None:
-            raise FileNotFoundError(f"--resume {resume}: no checkpoint to resume from in {path / CHECKPOINT_DIR}")
         config_file = path / "config.json"
         if not config_file.is_file():
             raise FileNotFoundError(f"--resume {resume}: {config_file} is missing")
