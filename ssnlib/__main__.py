@@ -91,14 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     common = Parser(add_help=False)  # --debug after the command name too
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    add_parser = commands.add_parser
-    commands.add_parser = lambda *a, **k: add_parser(*a, parents=[common], **k)
 
-    train = commands.add_parser("train", help="train an SSN or StyleGAN2 (single process or under torchrun)")
+    train = commands.add_parser("train", parents=[common],
+                                help="train an SSN or StyleGAN2 (single process or under torchrun)")
     add_train_arguments(train)
     train.set_defaults(handler=_train)
 
-    evaluate = commands.add_parser("eval", help="compute metrics of a trained run; prints a table, writes JSON")
+    evaluate = commands.add_parser("eval", parents=[common],
+                                   help="compute metrics of a trained run; prints a table, writes JSON")
     evaluate.add_argument("run", help="a run directory (with generator.safetensors and config.json)")
     evaluate.add_argument("--metrics", default="fd_proc,ppl_proc,distortion",
                           help="comma-separated: fid, kid, ppl (canonical weights needed), fd_proc, prc_proc, "
@@ -112,33 +112,38 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--ppl-crop", action="store_true", default=None, help="StyleGAN2's FFHQ face crop for PPL")
     evaluate.set_defaults(handler=_eval)
 
-    export = commands.add_parser("export", help="write one generator (+ config) file that ssnlib.load reads")
+    export = commands.add_parser("export", parents=[common],
+                                 help="write one generator (+ config) file that ssnlib.load reads")
     export.add_argument("source", help="a run directory, or a .safetensors / rosinality .pt / NVlabs .pkl file")
     export.add_argument("--format", choices=["safetensors"], default="safetensors")
     export.add_argument("--out", help="output file (default: SOURCE.safetensors)")
     export.add_argument("--half", action="store_true", help="store fp16 tensors (half the size)")
     export.set_defaults(handler=_export)
 
-    zoo = commands.add_parser("zoo", help="train (or find) every model the notebooks use at a preset, in parallel")
+    zoo = commands.add_parser("zoo", parents=[common],
+                              help="train (or find) every model the notebooks use at a preset, in parallel")
     zoo.add_argument("--preset", help="the preset whose models to train (default: cpu)")
     zoo.add_argument("--jobs", type=int, default=1, help="training processes at once (2 on 2 cores)")
     zoo.add_argument("--retrain", action="store_true", help="ignore the shipped generators (as `make retrain`)")
     zoo.set_defaults(handler=_zoo)
 
-    ship = commands.add_parser("ship", help="copy every finished run of a preset to models/<preset>/ as fp16 "
-                                            "(what `make reproduce` loads instead of retraining)")
+    ship = commands.add_parser("ship", parents=[common],
+                               help="copy every finished run of a preset to models/<preset>/ as fp16 "
+                                    "(what `make reproduce` loads instead of retraining)")
     ship.add_argument("--preset", help="the preset whose runs to ship (default: cpu)")
     ship.add_argument("--runs", help="runs root (default: $SSNLIB_RUNS or runs/)")
     ship.add_argument("--models", help="models root (default: $SSNLIB_MODELS or models/)")
     ship.set_defaults(handler=_ship)
 
-    summary = commands.add_parser("summary", help="assemble results/<preset>/summary.md from the notebooks' claims")
+    summary = commands.add_parser("summary", parents=[common],
+                                  help="assemble results/<preset>/summary.md from the notebooks' claims")
     summary.add_argument("--preset", help="the preset whose results to summarise (default: cpu)")
     summary.set_defaults(handler=_summary)
 
     data = commands.add_parser("data", help="procedural datasets")
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=Parser)
-    pngs = data_commands.add_parser("export", help="write procedural images as PNG files + labels", parents=[common])
+    pngs = data_commands.add_parser("export", parents=[common],
+                                    help="write procedural images as PNG files + labels")
     pngs.add_argument("--dataset", choices=["faces", "churches"], required=True, help="which procedural family")
     pngs.add_argument("--n", type=int, required=True, help="how many images to write")
     pngs.add_argument("--resolution", type=int, default=64, help="image size (default: 64)")

@@ -117,8 +117,10 @@ def _named_errors(path):
         if str(path) in str(err):
             raise
         raise type(err)(f"{path}: {err}") from None
-    except (FileNotFoundError, ValueError) as err:  # ours, already naming the file or the argument
-        if isinstance(err, FileNotFoundError) or str(path) in str(err) or "which must be" in str(err):
+    except FileNotFoundError:
+        raise
+    except ValueError as err:
+        if str(path) in str(err):
             raise
         raise CheckpointError(f"{path}: {err}") from None
     except RecursionError:
@@ -378,10 +380,13 @@ def _names(keys, limit: int = 12) -> str:
     return shown + (f" … (+{len(keys) - limit} more)" if len(keys) > limit else "")
 
 
-def _read_network(path: str | Path, which: str, kind: str) -> _Source:
+def _check_which(which: str, kind: str) -> None:
     allowed = _GENERATOR_NAMES if kind == "generator" else _DISCRIMINATOR_NAMES
     if which.lower() not in allowed:
         raise ValueError(f"which must be one of {allowed} for a {kind} (case-insensitive), got {which!r}")
+
+
+def _read_network(path: str | Path, which: str, kind: str) -> _Source:
     data = read_checkpoint(path)
     keys = [k for k in data if isinstance(k, str)] if isinstance(data, dict) else []
     if set(keys) & {"g_ema", "g", "d"}:
@@ -428,32 +433,32 @@ def _node_state(node: Any, where: str) -> dict:
     raise CheckpointError(f"{where} is not a pickled network (found {type(node).__name__})")
 
 
-def _flatten(node: Any, where: str, prefix: str = "", seen: frozenset = frozenset()) -> dict[str, Any]:
-    """A pickled network's state dict: parameters and persistent buffers, recursively through _modules.
-    A module that contains itself (a cyclic pickle) is refused, not recursed into."""
+def _module_states(node: Any, where: str, prefix: str = "", seen: frozenset = frozenset()):
+    """(where, prefix, __dict__) of every module of a pickled network tree, depth first. A tree
+    that contains itself (a cyclic pickle) is refused, not recursed into."""
     if id(node) in seen:
         raise CheckpointError(f"{where} contains itself (a cyclic module tree): refused")
-    seen = seen | {id(node)}
     state = _node_state(node, where)
-    skip = state.get("_non_persistent_buffers_set") or set()
-    tensors = {prefix + k: v for k, v in (state.get("_parameters") or {}).items() if v is not None}
-    tensors.update({prefix + k: v for k, v in (state.get("_buffers") or {}).items() if v is not None and k not in skip})
+    yield where, prefix, state
     for name, child in (state.get("_modules") or {}).items():
         if child is not None:
-            tensors.update(_flatten(child, f"{where}.{name}", f"{prefix}{name}.", seen))
+            yield from _module_states(child, f"{where}.{name}", f"{prefix}{name}.", seen | {id(node)})
+
+
+def _flatten(node: Any, where: str) -> dict[str, Any]:
+    """A pickled network's state dict: parameters and persistent buffers of every module."""
+    tensors = {}
+    for _, prefix, state in _module_states(node, where):
+        skip = state.get("_non_persistent_buffers_set") or set()
+        tensors.update({prefix + k: v for k, v in (state.get("_parameters") or {}).items() if v is not None})
+        tensors.update({prefix + k: v for k, v in (state.get("_buffers") or {}).items()
+                        if v is not None and k not in skip})
     return tensors
 
 
-def _attribute_values(node: Any, attribute: str, seen: frozenset = frozenset()) -> set:
+def _attribute_values(node: Any, attribute: str) -> set:
     """Every value of `attribute` among a pickled network and its submodules."""
-    if id(node) in seen:
-        raise CheckpointError("the network contains itself (a cyclic module tree): refused")
-    state = _node_state(node, "network")
-    values = {state[attribute]} if attribute in state else set()
-    for child in (state.get("_modules") or {}).values():
-        if child is not None:
-            values |= _attribute_values(child, attribute, seen | {id(node)})
-    return values
+    return {state[attribute] for _, _, state in _module_states(node, "network") if attribute in state}
 
 
 def _setting(kwargs: dict, dotted: str, default=None):
@@ -647,6 +652,7 @@ def load_stylegan2(path: str | Path, which: str = "g_ema", device: str | torch.d
 
     `which` is ``"g_ema"`` (the EMA generator, default) or ``"g"``, in either spelling. A rosinality file
     without ``latent_avg`` gets w_avg estimated from 4096 mapped samples (logged)."""
+    _check_which(which, "generator")  # the caller's argument, not the file: a plain ValueError
     with _named_errors(path):
         source = _read_network(path, which, "generator")
         config = _generator_config(source, path)
@@ -665,6 +671,7 @@ def load_stylegan2_discriminator(path: str | Path, which: str = "d",
     """The discriminator of a rosinality ``.pt`` or NVlabs ``.pkl`` as ssnlib's `Discriminator`.
 
     Raises `CheckpointError` if the file has none (e.g. rosinality's convert_weight.py without --disc)."""
+    _check_which(which, "discriminator")  # the caller's argument, not the file: a plain ValueError
     with _named_errors(path):
         source = _read_network(path, which, "discriminator")
         config = _discriminator_config(source, path)

@@ -33,8 +33,8 @@ from .metrics.distortion import distortion
 from .metrics.features import (
     INCEPTION_NAME,
     compute_feature_stats,
-    compute_fid_with_se,
     dataset_feature_stats,
+    fid_with_se,
     get_feature_extractor,
 )
 from .metrics.frechet import kernel_inception_distance
@@ -102,52 +102,66 @@ def _generate_fn(G, settings: EvalSettings):
     return generate
 
 
-def _fd(G, settings: EvalSettings, extractor_name: str) -> tuple[float, float]:
+class _SampleFeatures:
+    """The feature statistics of one evaluation, each computed once per feature network: FD, KID
+    and precision/recall asked of one `evaluate_generator` call share the same n_fd generated
+    images (kept whole, for the bootstrap and the k-NN metrics) and the same real ones."""
+
+    def __init__(self, G, settings: EvalSettings):
+        self.G, self.settings = G, settings
+        self._generated: dict[str, Any] = {}
+
+    def generated(self, extractor_name: str):
+        if extractor_name not in self._generated:
+            s = self.settings
+            self._generated[extractor_name] = compute_feature_stats(
+                _generate_fn(self.G, s), get_feature_extractor(extractor_name), s.n_fd, s.batch_size,
+                keep_features=True, desc=f"generated {extractor_name} features")
+        return self._generated[extractor_name]
+
+    def real(self, extractor_name: str, keep_features: bool = False):
+        """The first n_fd dataset images' stats (cached on disk by `dataset_feature_stats`)."""
+        s = self.settings
+        dataset = open_dataset(s.dataset, s.resolution, length=s.n_fd, seed=s.dataset_seed)
+        key = f"{Path(s.dataset).name}-seed{s.dataset_seed}"
+        return dataset_feature_stats(dataset, get_feature_extractor(extractor_name), s.n_fd, s.batch_size,
+                                     s.stats_cache(), key, keep_features=keep_features)
+
+
+def _fd(features: _SampleFeatures, extractor_name: str) -> tuple[float, float]:
     """(Fréchet distance, bootstrap standard error) in the named feature space."""
-    dataset = open_dataset(settings.dataset, settings.resolution, length=settings.n_fd, seed=settings.dataset_seed)
-    key = f"{Path(settings.dataset).name}-seed{settings.dataset_seed}"
-    return compute_fid_with_se(_generate_fn(G, settings), dataset, settings.n_fd, settings.n_fd, settings.batch_size,
-                               get_feature_extractor(extractor_name), settings.stats_cache(), key)
-
-
-def _features(G, settings: EvalSettings, extractor_name: str):
-    """(generated, real) features, n_fd of each, kept whole (KID, precision/recall need them)."""
     extractor = get_feature_extractor(extractor_name)
-    dataset = open_dataset(settings.dataset, settings.resolution, length=settings.n_fd, seed=settings.dataset_seed)
-    key = f"{Path(settings.dataset).name}-seed{settings.dataset_seed}"
-    real = dataset_feature_stats(dataset, extractor, settings.n_fd, settings.batch_size, settings.stats_cache(), key,
-                                 keep_features=True)
-    fake = compute_feature_stats(_generate_fn(G, settings), extractor, settings.n_fd, settings.batch_size,
-                                 keep_features=True)
-    return fake.features, real.features
+    return fid_with_se(features.generated(extractor_name), features.real(extractor_name), extractor.metric_name)
 
 
-def _kid(G, settings: EvalSettings) -> dict[str, float]:
-    fake, real = _features(G, settings, INCEPTION_NAME)
-    mean, std = kernel_inception_distance(fake, real, subsets=100, subset_size=min(1000, settings.n_fd))
+def _kid(features: _SampleFeatures) -> dict[str, float]:
+    fake, real = features.generated(INCEPTION_NAME), features.real(INCEPTION_NAME, keep_features=True)
+    mean, std = kernel_inception_distance(fake.features, real.features, subsets=100,
+                                          subset_size=min(1000, features.settings.n_fd))
     return {"kid": mean, "kid_std": std}
 
 
-def _prc(G, settings: EvalSettings, extractor_name: str) -> dict[str, float]:
+def _prc(features: _SampleFeatures, extractor_name: str) -> dict[str, float]:
     """Precision and recall of n_fd generated vs the first n_fd real images in the named features."""
-    fake, real = _features(G, settings, extractor_name)
-    return precision_recall(torch.as_tensor(fake), torch.as_tensor(real))
+    fake, real = features.generated(extractor_name), features.real(extractor_name, keep_features=True)
+    return precision_recall(torch.as_tensor(fake.features), torch.as_tensor(real.features))
 
 
 def evaluate_generator(G, metrics: list[str], settings: EvalSettings) -> dict[str, Any]:
     """Compute the named metrics for G; returns a flat dict (values, standard errors, counts)."""
     G = G.to(settings.device).eval()
+    features = _SampleFeatures(G, settings)
     results: dict[str, Any] = {}
     for name in parse_metrics(metrics):
         logger.info("computing %s", name)
         if name == "fid":
-            results["fid"], results["fid_se"] = _fd(G, settings, INCEPTION_NAME)
+            results["fid"], results["fid_se"] = _fd(features, INCEPTION_NAME)
         elif name == "fd_proc":
-            results["fd_proc"], results["fd_proc_se"] = _fd(G, settings, PROCNET_NAME)
+            results["fd_proc"], results["fd_proc_se"] = _fd(features, PROCNET_NAME)
         elif name == "kid":
-            results.update(_kid(G, settings))
+            results.update(_kid(features))
         elif name == "prc_proc":
-            out = _prc(G, settings, PROCNET_NAME)
+            out = _prc(features, PROCNET_NAME)
             results["prc_proc_precision"], results["prc_proc_recall"] = out["precision"], out["recall"]
         elif name in ("ppl", "ppl_proc"):
             if name == "ppl":

@@ -84,15 +84,13 @@ def bias_leaky_relu(x: torch.Tensor, bias: torch.Tensor | None = None, gain: flo
     return F.leaky_relu(torch.add(bias, x, alpha=scale), LRELU_SLOPE)
 
 
-def scaled_bias_leaky_relu(x: torch.Tensor, scale: torch.Tensor | None, bias: torch.Tensor,
+def scaled_bias_leaky_relu(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
                            noise: torch.Tensor | None = None,
                            noise_strength: torch.Tensor | None = None) -> torch.Tensor:
     """lrelu(x · scale + noise · strength + bias) · √2 in three passes over x instead of six: the
     epilogue of a modulated convolution (x (N, C, H, W), per-sample-and-channel demodulation
-    `scale` (N, C) or None for 1, noise (N, 1, H, W) or None, bias (C,)), the √2 folded into the factors."""
+    `scale` (N, C), noise (N, 1, H, W) or None, bias (C,)), the √2 folded into the factors."""
     n, c = x.shape[:2]
-    if scale is None:
-        scale = torch.ones(n, c, device=x.device)
     y = torch.addcmul((bias * LRELU_GAIN).to(x.dtype).reshape(1, c, 1, 1), x,
                       (scale * LRELU_GAIN).to(x.dtype).reshape(n, c, 1, 1))
     if noise is not None:

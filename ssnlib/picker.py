@@ -52,6 +52,7 @@ class PickerSession:
         self.made_by: list[frozenset | None] = [None]  # the cells resampled to reach each step (None: new image)
         self.position = 0
         self._candidates_at: int | None = None  # the history position the shown candidates were drawn for
+        self._candidate_cells: frozenset = frozenset()  # and the cells they resample
         self._cache: dict[str, torch.Tensor] = {}
 
     # -- latents and history ------------------------------------------------------------------

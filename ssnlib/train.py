@@ -33,8 +33,8 @@ from tqdm.auto import tqdm
 
 from . import losses
 from .data import open_dataset
+from .data.images import ImageDataset
 from .data.procedural import ProceduralDataset
-from .data.registry import PROCEDURAL
 from .networks import Discriminator, SSNGenerator, StyleGAN2Generator
 from .presets import DEFAULT_PRESET, get_preset
 from .serialization import load_tensors, save_generator, save_tensors
@@ -128,7 +128,7 @@ class TrainConfig:
     device: str = "auto"
     amp: str = "none"  # "none", "bf16", "fp16", "auto" (autocast of the main phases; see `resolve_amp`)
     channels_last: bool = False  # NHWC activations and weights (oneDNN's fast layout on CPU)
-    compile: bool = False  # torch.compile the discriminator of the main phases
+    compile: bool = False  # torch.compile the discriminator of G's main phase
     workers: int = 0
 
     def __post_init__(self):
@@ -268,10 +268,8 @@ def lazy_adam(params, config: TrainConfig, interval: int) -> torch.optim.Adam:
 
 
 def open_training_data(config: TrainConfig):
-    procedural = config.dataset in PROCEDURAL
     dataset = open_dataset(config.dataset, config.resolution, length=config.dataset_length, seed=config.seed,
-                           xflip=config.xflip, skip_bad=config.skip_bad_images and not procedural,
-                           **({} if procedural else {"background": config.background}))
+                           xflip=config.xflip, skip_bad=config.skip_bad_images, background=config.background)
     for where, reason in getattr(dataset, "skipped", []):
         logger.warning("skipped %s: %s", where, reason)
     if isinstance(dataset, ProceduralDataset):
@@ -635,7 +633,7 @@ def _crossed(before: int, after: int, every_kimg: float) -> bool:
 def dataset_summary(config: TrainConfig, dataset) -> dict[str, Any]:
     """What the run trains on: images found, used and skipped (with why), for RUN/dataset.json."""
     skipped = [dict(file=where, reason=reason) for where, reason in getattr(dataset, "skipped", [])]
-    used = len(dataset)
+    used = len(dataset.keys) if isinstance(dataset, ImageDataset) else len(dataset)  # images, not flipped copies
     return dict(dataset=config.dataset, resolution=config.resolution, found=used + len(skipped), used=used,
                 skipped=skipped)
 
@@ -662,7 +660,7 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Trainer:
 
 def _train(config: TrainConfig, resume: str | Path | None) -> Trainer:
     env = setup_distributed(config.device)
-    resume_path = resume_source(resume)[0] if resume is not None else None
+    resume_path = checkpoint_of(resume, "--resume") if resume is not None else None
     if resume_path is None and latest_checkpoint(config.out) is not None:
         raise FileExistsError(f"{config.out} already holds checkpoints; pass --resume {config.out} to continue it, "
                               f"or choose another --out")
@@ -777,7 +775,7 @@ FIELD_HELP = {
     "device": "'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1', …",
     "amp": "autocast of the main phases: 'auto' = bf16 where the CPU/GPU has it (README: Training speed)",
     "channels_last": "NHWC memory layout (oneDNN's fast one on CPU)",
-    "compile": "torch.compile the main phases' discriminator",
+    "compile": "torch.compile the discriminator of G's main phase (D's main phase scores its pair eagerly)",
     "workers": "data loader worker processes",
 }
 FIELD_CHOICES = {"model": ("ssn", "stylegan2"), "conditioning": ("smc", "spade"), "border": ("interior", "paper"),

@@ -47,7 +47,7 @@ def test_bad_shapes_are_named():
 
 
 @pytest.mark.slow
-def test_prc_proc_metric_of_the_real_data_is_high_and_of_an_untrained_generator_low(tmp_path):
+def test_prc_proc_of_real_data_is_high_and_an_untrained_generator_covers_nothing(tmp_path):
     from ssnlib import SSNGenerator
     from ssnlib.data import open_dataset
     from ssnlib.evaluate import EvalSettings, evaluate_generator
@@ -75,7 +75,11 @@ def test_prc_proc_metric_of_the_real_data_is_high_and_of_an_untrained_generator_
             return out
 
     real = evaluate_generator(Replay(), ["prc_proc"], settings)
+    torch.manual_seed(0)  # the untrained weights: fixed, not whatever the global stream holds
     untrained = evaluate_generator(SSNGenerator(16, z_dim=32, w_dim=32, channel_base=256, channel_max=32,
                                                 mapping_layers=2), ["prc_proc"], settings)
     assert real["prc_proc_precision"] > 0.6 and real["prc_proc_recall"] > 0.6
-    assert untrained["prc_proc_precision"] < 0.2
+    # an untrained generator covers none of the data (recall); its precision at 128 samples of 16²
+    # ProcNet features is 0.41–0.60 over seeds 0–3, so precision alone does not tell them apart
+    assert untrained["prc_proc_recall"] < 0.1
+    assert untrained["prc_proc_precision"] < real["prc_proc_precision"]

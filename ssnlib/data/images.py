@@ -58,9 +58,8 @@ def to_rgb(img: Image.Image, background: tuple[int, int, int] = BACKGROUND) -> I
         rgba = img.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (*background, 255))
         return Image.alpha_composite(canvas, rgba).convert("RGB")
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grayscale: scale to 8 bits, not clip
-        array = np.asarray(img, dtype=np.float64) / (65535.0 if img.mode.startswith("I;16") else max(
-            1.0, float(np.asarray(img).max())))
+    if img.mode.startswith("I"):  # 16-bit grayscale (I;16*, or I as PIL reads some): scale to 8 bits, not clip
+        array = np.asarray(img, dtype=np.float64) / 65535.0
         return Image.fromarray((array.clip(0, 1) * 255 + 0.5).astype(np.uint8)).convert("RGB")
     return img.convert("RGB")
 

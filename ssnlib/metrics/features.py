@@ -466,9 +466,16 @@ def compute_fid_with_se(
     real = dataset_feature_stats(dataset, extractor, n_real, batch_size, cache_dir, cache_key, progress=progress)
     fake = compute_feature_stats(generate_fn, extractor, n_gen, batch_size, keep_features=n_boot > 0,
                                  progress=progress, desc=f"generated {extractor.name} features")
+    return fid_with_se(fake, real, extractor.metric_name, n_boot)
+
+
+def fid_with_se(fake: FeatureStats, real: FeatureStats, metric_name: str = "FID",
+                n_boot: int = 20) -> tuple[float, float]:
+    """Fréchet distance of accumulated stats and its bootstrap standard error over the generated
+    features (`fid_bootstrap_se`, which needs `fake` to have kept them; NaN when `n_boot` = 0)."""
     value = fid_from_stats(fake, real)
     se = fid_bootstrap_se(fake, real, n_boot) if n_boot > 0 else math.nan
-    log.info("%s = %.4f ± %.2g (%d generated vs %d real images)", extractor.metric_name, value, se, fake.n, real.n)
+    log.info("%s = %.4f ± %.2g (%d generated vs %d real images)", metric_name, value, se, fake.n, real.n)
     return value, se
 
 
