@@ -20,6 +20,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -684,7 +685,7 @@ def _train(config: TrainConfig, resume: str | Path | None) -> Trainer:
     log = RunLog(out, trainer.step) if env.is_main else None
     quality = QualityLog(out, config, trainer.step) if env.is_main and config.quality_kimg else None
     bar = tqdm(total=total, initial=trainer.nimg, unit="img", unit_scale=True, disable=not env.is_main,
-               desc=f"train {Path(config.out).name}")
+               desc=f"train {Path(config.out).name}", mininterval=0.1 if sys.stderr.isatty() else 60)
     start_time, start_nimg = time.perf_counter(), trainer.nimg
     if env.is_main and trainer.step == 0:
         save_samples(trainer.G_ema, sample_z, out, 0)
@@ -697,7 +698,8 @@ def _train(config: TrainConfig, resume: str | Path | None) -> Trainer:
             if env.is_main:
                 log.write(trainer.step, {"kimg": trainer.nimg / 1000, "img_per_s": rate, **stats})
                 bar.update(trainer.nimg - before)
-                bar.set_postfix(img_s=f"{rate:.0f}", G=f"{stats['loss_g']:.3f}", D=f"{stats['loss_d']:.3f}")
+                bar.set_postfix(img_s=f"{rate:.0f}", G=f"{stats['loss_g']:.3f}", D=f"{stats['loss_d']:.3f}",
+                                refresh=False)  # a log file gets one line a minute, not one a step
             done = trainer.nimg >= total
             if env.is_main and (done or _crossed(before, trainer.nimg, config.sample_kimg)):
                 save_samples(trainer.G_ema, sample_z, out, trainer.step)
