@@ -22,9 +22,9 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 from ssnlib.evaluate import evaluate_cached
-from ssnlib.experiments import ModelZoo
-from ssnlib.runs import default_runs_root, ensure_run, run_directory
-from ssnlib.tables import eval_settings
+from ssnlib.paper.runs import default_runs_root, ensure_run, run_directory
+from ssnlib.paper.tables import eval_settings
+from ssnlib.paper.zoo import ModelZoo
 from ssnlib.train import latest_checkpoint
 
 

@@ -13,7 +13,7 @@ import os
 os.environ.setdefault("MKL_CBWR", "AUTO")
 
 from .blocks import BlockGrid, resample, resample_each
-from .checkpoints import load
+from .io.stylegan2_import import load
 from .networks import Discriminator, SSNGenerator, StyleGAN2Generator
 
 __all__ = ["BlockGrid", "Discriminator", "SSNGenerator", "StyleGAN2Generator", "load", "resample", "resample_each"]

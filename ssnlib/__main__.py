@@ -3,12 +3,67 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .train import TrainConfig
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field. Defaults come from the preset (so all parse to None); the
+    help shows the `cpu` preset's value."""
+    from .paper.presets import DEFAULT_PRESET, PRESETS, get_preset
+    from .train import FIELD_CHOICES, FIELD_HELP, TrainConfig
+
+    defaults = get_preset(DEFAULT_PRESET).train_config()
+    parser.add_argument("--resume", metavar="RUN",
+                        help="continue a run exactly: its directory or one of its checkpoint files (its own "
+                             "config.json / checkpoint config is used; flags given override it)")
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(defaults, f.name)
+        shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
+        help_text = f"{FIELD_HELP[f.name]} ({DEFAULT_PRESET} preset: {shown})"
+        if f.name == "preset":
+            help_text = (f"{FIELD_HELP[f.name]}: " + "; ".join(f"{p.name} — {p.description}" for p in PRESETS.values())
+                         + f" (default: {DEFAULT_PRESET})")
+            parser.add_argument("--preset", default=None, choices=list(PRESETS), help=help_text)
+        elif f.type in ("bool", bool):
+            parser.add_argument(_flag(f.name), dest=f.name, default=None, action=argparse.BooleanOptionalAction,
+                                help=help_text)
+        elif f.name in ("grid", "betas", "background"):
+            kind = float if f.name == "betas" else int
+            metavar = {"grid": ("ROWS", "COLS"), "betas": ("B1", "B2"), "background": ("R", "G", "B")}[f.name]
+            parser.add_argument(_flag(f.name), dest=f.name, default=None, nargs=len(metavar), type=kind,
+                                help=help_text, metavar=metavar)
+        else:
+            kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
+            parser.add_argument(_flag(f.name), dest=f.name, default=None, type=kind, help=help_text,
+                                choices=FIELD_CHOICES.get(f.name))
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's TrainConfig: the preset's values (or, with --resume, the run's own), then the flags given."""
+    from .paper.presets import get_preset
+    from .train import TrainConfig, resume_source
+
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                 if getattr(args, f.name, None) is not None}
+    if args.resume and "preset" not in overrides:
+        _, saved = resume_source(args.resume)
+        return TrainConfig.from_dict({**saved, **overrides})
+    preset = overrides.pop("preset", None)
+    return get_preset(preset).train_config(**overrides)
 
 
 def _train(args: argparse.Namespace) -> None:
-    from .train import config_from_args, train
+    from .train import train
 
     config = config_from_args(args)
     trainer = train(config, resume=args.resume)
@@ -24,8 +79,8 @@ def _data_export(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from .checkpoints import load
-    from .serialization import save_generator
+    from .io.serialization import save_generator
+    from .io.stylegan2_import import load
     from .train import FINAL_GENERATOR, latest_checkpoint
 
     source = Path(args.source)
@@ -44,32 +99,45 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _ship(args: argparse.Namespace) -> None:
-    from .presets import get_preset
-    from .runs import ship_runs
+    from .paper.presets import get_preset
+    from .paper.runs import ship_runs
 
     written = ship_runs(get_preset(args.preset).name, args.runs, args.models)
     print(f"{len(written)} generators, {sum(p.stat().st_size for p in written) / 1e6:.1f} MB")
 
 
 def _zoo(args: argparse.Namespace) -> None:
-    from .experiments import train_zoo
+    from .paper.zoo import train_zoo
 
     for path in train_zoo(args.preset, args.jobs, use_shipped=not args.retrain):
         print(path)
 
 
+def _run_preset(run: str) -> str | None:
+    """The preset a run was trained at (its config.json), None where that file cannot tell."""
+    import json
+    from pathlib import Path
+
+    config = Path(run) / "config.json"
+    if not config.is_file():
+        raise FileNotFoundError(f"{run} is not a run directory (no config.json)")
+    return json.loads(config.read_text()).get("preset")
+
+
 def _eval(args: argparse.Namespace) -> None:
     from .evaluate import evaluate_run, format_table, parse_metrics
+    from .paper.presets import get_preset
 
     overrides = {k: v for k, v in dict(n_fd=args.n_fd, n_ppl=args.n_ppl, n_distortion=args.n_distortion,
                                        batch_size=args.batch_size, device=args.device, seed=args.seed,
                                        ppl_crop=args.ppl_crop).items() if v is not None}
-    results = evaluate_run(args.run, parse_metrics(args.metrics), preset=args.preset, **overrides)
+    preset = get_preset(args.preset or _run_preset(args.run))
+    results = evaluate_run(args.run, parse_metrics(args.metrics), preset.name, **{**preset.eval, **overrides})
     print(format_table(results))
 
 
 def _summary(args: argparse.Namespace) -> None:
-    from .reporting import write_summary
+    from .paper.reporting import write_summary
 
     logging.getLogger("ssnlib").info("wrote %s", write_summary(args.preset))
 
@@ -83,8 +151,6 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .train import add_train_arguments
-
     parser = Parser(prog="python -m ssnlib", description="Spatially Stochastic Networks")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")

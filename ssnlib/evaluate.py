@@ -29,6 +29,7 @@ from typing import Any, Callable
 import torch
 
 from .data import open_dataset
+from .io.serialization import atomic_write
 from .metrics.distortion import distortion
 from .metrics.features import (
     INCEPTION_NAME,
@@ -41,8 +42,6 @@ from .metrics.frechet import kernel_inception_distance
 from .metrics.ppl import lpips_distance, perceptual_path_length
 from .metrics.precision_recall import precision_recall
 from .metrics.procnet import PROCNET_NAME
-from .presets import get_preset
-from .serialization import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ LABELS = {"fid": "FID", "kid": "KID", "ppl": "PPL", "fd_proc": "FD-proc", "ppl_p
 
 @dataclass
 class EvalSettings:
-    """Sample counts and data for an evaluation; defaults from a preset's `eval` table."""
+    """Sample counts and data for an evaluation."""
 
     dataset: str
     resolution: int
@@ -67,11 +66,6 @@ class EvalSettings:
     seed: int = 0
     device: str = "cpu"
     cache_dir: str | None = None
-
-    @classmethod
-    def from_preset(cls, preset: str | None, **overrides) -> "EvalSettings":
-        counts = {k: v for k, v in get_preset(preset).eval.items()}
-        return cls(**{**counts, **overrides})
 
     def stats_cache(self) -> Path:
         root = self.cache_dir or os.environ.get("SSNLIB_CACHE") or Path.home() / ".cache" / "ssnlib"
@@ -237,21 +231,22 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def evaluate_run(run: str | Path, metrics: list[str], preset: str | None = None, **overrides) -> dict[str, Any]:
-    """Evaluate RUN/generator.safetensors against the run's own dataset; writes RUN/eval-<preset>.json."""
-    from .serialization import load_generator
+def evaluate_run(run: str | Path, metrics: list[str], label: str | None = None, **settings) -> dict[str, Any]:
+    """Evaluate RUN/generator.safetensors against the run's own dataset, `settings` being EvalSettings
+    fields (sample counts, device, …); merges the results into RUN/eval-<label>.json (default label:
+    the preset named in the run's config)."""
+    from .io.serialization import load_generator
 
     run = Path(run)
     config_path = run / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{run} is not a run directory (no config.json)")
     config = json.loads(config_path.read_text())
-    preset = preset or config.get("preset")
-    settings = EvalSettings.from_preset(preset, dataset=config["dataset"], resolution=config["resolution"],
-                                        dataset_seed=config.get("seed", 0), **overrides)
+    settings = EvalSettings(**{"dataset": config["dataset"], "resolution": config["resolution"],
+                               "dataset_seed": config.get("seed", 0), **settings})
     G = load_generator(run / "generator.safetensors", device=settings.device)
     results = evaluate_generator(G, metrics, settings)
-    out = run / f"eval-{preset}.json"
+    out = run / f"eval-{label or config.get('preset', 'run')}.json"
     previous = json.loads(out.read_text()) if out.exists() else {}
     payload = {**previous, **results}
     atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2) + "\n"))

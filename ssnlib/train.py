@@ -13,7 +13,6 @@ resumed from a checkpoint continues bit-identically on CPU.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import csv
 import dataclasses
@@ -36,9 +35,8 @@ from . import losses
 from .data import open_dataset
 from .data.images import ImageDataset
 from .data.procedural import ProceduralDataset
+from .io.serialization import load_tensors, save_generator, save_tensors
 from .networks import Discriminator, SSNGenerator, StyleGAN2Generator
-from .presets import DEFAULT_PRESET, get_preset
-from .serialization import load_tensors, save_generator, save_tensors
 from .viz import save_image_grid
 
 logger = logging.getLogger(__name__)
@@ -73,7 +71,7 @@ class NonFiniteLossError(RuntimeError):
 class TrainConfig:
     """Everything a run depends on. Field names are the CLI flags (`--lambda-d` for `lambda_d`)."""
 
-    preset: str = DEFAULT_PRESET
+    preset: str = "cpu"  # the name of the preset that filled the other fields (ssnlib.paper.presets)
     out: str = "runs/ssn"
     # data
     dataset: str = "faces"  # "faces", "churches", or a folder / .zip / LMDB path
@@ -136,11 +134,6 @@ class TrainConfig:
         self.grid = tuple(int(g) for g in self.grid)
         self.background = tuple(int(v) for v in self.background)
         self.betas = tuple(float(b) for b in self.betas)
-
-    @classmethod
-    def from_preset(cls, name: str | None = None, **overrides) -> "TrainConfig":
-        preset = get_preset(name)
-        return cls(preset=preset.name, **{**preset.train, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -231,7 +224,7 @@ def setup_distributed(device: str) -> Dist:
 def build_networks(config: TrainConfig) -> tuple[nn.Module, Discriminator]:
     """Fresh G and D from the config, or — with `transfer` — StyleGAN2 weights copied in (§3.4)."""
     if config.transfer:
-        from .checkpoints import load_stylegan2, load_stylegan2_discriminator
+        from .io.stylegan2_import import load_stylegan2, load_stylegan2_discriminator
 
         source = load_stylegan2(config.transfer)
         if source.resolution != config.resolution:
@@ -727,10 +720,6 @@ def save_samples(G_ema: nn.Module, z: torch.Tensor, out: Path, step: int) -> Non
 # Command line
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 # One line per TrainConfig field: `python -m ssnlib train --help` (a test keeps it complete).
 FIELD_HELP = {
     "preset": "the preset whose values fill every flag not given",
@@ -785,37 +774,6 @@ FIELD_CHOICES = {"model": ("ssn", "stylegan2"), "conditioning": ("smc", "spade")
                  "lambda_d_scale": losses.DISTORTION_SCALES, "eq15_scale": losses.EQ15_SCALES}
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field. Defaults come from the preset (so all parse to None); the
-    help shows the `cpu` preset's value."""
-    from .presets import PRESETS
-
-    defaults = TrainConfig.from_preset(DEFAULT_PRESET)
-    parser.add_argument("--resume", metavar="RUN",
-                        help="continue a run exactly: its directory or one of its checkpoint files (its own "
-                             "config.json / checkpoint config is used; flags given override it)")
-    for f in dataclasses.fields(TrainConfig):
-        value = getattr(defaults, f.name)
-        shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
-        help_text = f"{FIELD_HELP[f.name]} ({DEFAULT_PRESET} preset: {shown})"
-        if f.name == "preset":
-            help_text = (f"{FIELD_HELP[f.name]}: " + "; ".join(f"{p.name} — {p.description}" for p in PRESETS.values())
-                         + f" (default: {DEFAULT_PRESET})")
-            parser.add_argument("--preset", default=None, choices=list(PRESETS), help=help_text)
-        elif f.type in ("bool", bool):
-            parser.add_argument(_flag(f.name), dest=f.name, default=None, action=argparse.BooleanOptionalAction,
-                                help=help_text)
-        elif f.name in ("grid", "betas", "background"):
-            kind = float if f.name == "betas" else int
-            metavar = {"grid": ("ROWS", "COLS"), "betas": ("B1", "B2"), "background": ("R", "G", "B")}[f.name]
-            parser.add_argument(_flag(f.name), dest=f.name, default=None, nargs=len(metavar), type=kind,
-                                help=help_text, metavar=metavar)
-        else:
-            kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
-            parser.add_argument(_flag(f.name), dest=f.name, default=None, type=kind, help=help_text,
-                                choices=FIELD_CHOICES.get(f.name))
-
-
 def resume_source(resume: str | Path) -> tuple[Path, dict[str, Any]]:
     """(checkpoint file, its run's saved config) for `--resume RUN`: RUN's own config.json when RUN
     is a run directory, the checkpoint's own config when it is a checkpoint file."""
@@ -829,13 +787,3 @@ def resume_source(resume: str | Path) -> tuple[Path, dict[str, Any]]:
     if "config" not in meta:
         raise ValueError(f"--resume {resume}: not a training checkpoint (no config in its metadata)")
     return path, meta["config"]
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-                 if getattr(args, f.name, None) is not None}
-    if args.resume and "preset" not in overrides:
-        _, saved = resume_source(args.resume)
-        return TrainConfig.from_dict({**saved, **overrides})
-    preset = overrides.pop("preset", None)
-    return TrainConfig.from_preset(preset, **overrides)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .serialization import atomic_write
+from .io.serialization import atomic_write
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

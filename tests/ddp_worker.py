@@ -4,11 +4,12 @@ and writes each rank's final weights to OUT/rank{r}.safetensors for comparison."
 import sys
 from pathlib import Path
 
-from ssnlib.serialization import save_tensors
-from ssnlib.train import TrainConfig, train
+from ssnlib.io.serialization import save_tensors
+from ssnlib.paper.presets import get_preset
+from ssnlib.train import train
 
 out = Path(sys.argv[1])
-config = TrainConfig.from_preset("ci", out=str(out / "run"), kimg=0.048, batch_size=8, mbstd_group=2,
+config = get_preset("ci").train_config(out=str(out / "run"), kimg=0.048, batch_size=8, mbstd_group=2,
                                  r1_interval=2, pl_interval=2, lambda_d=1.0)
 trainer = train(config)
 rank = trainer.env.rank

@@ -12,7 +12,7 @@ without downloads:
   class_name, state = the module's __dict__ with nested persistent submodules), ``_init_kwargs`` holding
   ``dnnlib.util.EasyDict`` settings and numpy-float gains, as training/networks.py builds them.
 
-The names are spelled out here independently of `ssnlib.checkpoints`, so a wrong mapping in either shows
+The names are spelled out here independently of `ssnlib.io.stylegan2_import`, so a wrong mapping in either shows
 up as a failing round trip. ``torch_utils`` and ``dnnlib`` exist only as fake modules, put into
 `sys.modules` while pickling and removed afterwards, so loading never finds them.
 """

@@ -8,7 +8,7 @@ import synthetic_checkpoints as synth
 import torch
 
 from ssnlib import Discriminator, StyleGAN2Generator
-from ssnlib.checkpoints import CheckpointError, load_stylegan2, load_stylegan2_discriminator
+from ssnlib.io.stylegan2_import import CheckpointError, load_stylegan2, load_stylegan2_discriminator
 
 WRITERS = {"rosinality": (synth.write_rosinality_pt, ".pt"), "nvlabs": (synth.write_nvlabs_pkl, ".pkl")}
 

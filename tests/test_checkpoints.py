@@ -15,7 +15,8 @@ import torch
 from conftest import seeded
 
 from ssnlib import Discriminator, SSNGenerator, StyleGAN2Generator
-from ssnlib.checkpoints import (
+from ssnlib.io.serialization import save_generator
+from ssnlib.io.stylegan2_import import (
     CheckpointError,
     UnsafeCheckpointError,
     load,
@@ -23,7 +24,6 @@ from ssnlib.checkpoints import (
     load_stylegan2_discriminator,
     read_checkpoint,
 )
-from ssnlib.serialization import save_generator
 
 SMALL = dict(z_dim=64, w_dim=64, channel_base=1024, channel_max=64)
 CASES = {"small32": (32, SMALL), "small64": (64, SMALL), "default32": (32, {})}
@@ -217,7 +217,7 @@ def test_nvlabs_writer_matches_reference_state_dict_names_and_shapes(tmp_path):
 def test_rosinality_file_without_latent_avg_estimates_w_avg(sources, tmp_path, caplog):
     G = sources["small32"][0]
     synth.write_rosinality_pt(tmp_path / "train.pt", G, sources["small32"][1], latent_avg=False)
-    with caplog.at_level(logging.WARNING, logger="ssnlib.checkpoints"):
+    with caplog.at_level(logging.WARNING, logger="ssnlib.io.stylegan2_import"):
         loaded = load_stylegan2(tmp_path / "train.pt")
     assert "no latent_avg" in caplog.text
     with torch.no_grad():
@@ -237,7 +237,7 @@ def test_rosinality_args_give_the_channel_multiplier_config(tmp_path):
 def test_nvlabs_pickle_protocols_and_conv_clamp_warning(protocol, sources, tmp_path, caplog):
     G = sources["small32"][0]
     synth.write_nvlabs_pkl(tmp_path / "p.pkl", G, protocol=protocol)
-    with caplog.at_level(logging.WARNING, logger="ssnlib.checkpoints"):
+    with caplog.at_level(logging.WARNING, logger="ssnlib.io.stylegan2_import"):
         assert_same_state(load_stylegan2(tmp_path / "p.pkl"), G)
     assert "conv_clamp" in caplog.text
 
@@ -425,7 +425,7 @@ def test_which_selects_a_network_and_rejects_unknown_names(sources, files):
         load_stylegan2(files("nvlabs", "small32"), which="d")
 
 
-# --- ssnlib.checkpoints.load dispatches on the suffix ---
+# --- ssnlib.io.stylegan2_import.load dispatches on the suffix ---
 
 def test_load_dispatches_on_suffix(sources, files, tmp_path):
     G = sources["small32"][0]

@@ -14,6 +14,7 @@ from PIL import Image
 
 from ssnlib.data import open_dataset
 from ssnlib.data.images import to_rgb
+from ssnlib.paper.presets import get_preset
 from ssnlib.train import FIELD_HELP, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +89,7 @@ def test_resume_reads_its_own_run_not_a_parent(tmp_path):
     assert ssnlib_cli("train", "--preset", "ci", "--kimg", "0.016", "--snapshot-kimg", "0.008",
                       "--out", str(run)).returncode == 0
     checkpoint = sorted((run / "checkpoints").iterdir())[0]
-    (run / "config.json").write_text(json.dumps({**TrainConfig.from_preset("ci").to_dict(), "resolution": 32}))
+    (run / "config.json").write_text(json.dumps({**get_preset("ci").train_config().to_dict(), "resolution": 32}))
     result = ssnlib_cli("train", "--resume", str(checkpoint), "--kimg", "0.024")
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((run / "config.json").read_text())["resolution"] == 16  # the checkpoint's config
@@ -167,9 +168,9 @@ def test_training_on_transparent_pngs_sees_the_white_background(tmp_path):
     result = ssnlib_cli("train", "--preset", "ci", "--dataset", str(images), "--kimg", "0.016", "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((out / "dataset.json").read_text())["used"] == 8
-    from ssnlib.train import TrainConfig, open_training_data
+    from ssnlib.train import open_training_data
 
-    batch = open_training_data(TrainConfig.from_preset("ci", dataset=str(images)))[0]
+    batch = open_training_data(get_preset("ci").train_config(dataset=str(images)))[0]
     assert batch[:, :6].min().item() == 1.0 and batch[:, 10:].min().item() == 1.0  # white in [-1, 1]
 
 
@@ -180,9 +181,9 @@ def test_the_background_colour_is_an_argument_and_a_flag(tmp_path):
     assert (image == [0, 128, 255]).all()
     with pytest.raises(ValueError, match="background must be three integers"):
         open_dataset(tmp_path, 16, background=(0, 300, 0))
-    from ssnlib.train import TrainConfig, open_training_data
+    from ssnlib.train import open_training_data
 
-    config = TrainConfig.from_preset("ci", dataset=str(tmp_path), background=(0, 0, 0))
+    config = get_preset("ci").train_config(dataset=str(tmp_path), background=(0, 0, 0))
     assert open_training_data(config)[0].max().item() == -1.0  # black in [-1, 1]
 
 

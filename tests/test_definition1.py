@@ -11,7 +11,8 @@ from conftest import seeded
 from torch import nn
 
 from ssnlib import BlockGrid, SSNGenerator, StyleGAN2Generator, resample_each
-from ssnlib.definition1 import (
+from ssnlib.metrics import compute_feature_stats, fid_from_stats
+from ssnlib.paper.definition1 import (
     COLUMNS,
     block_grid,
     definition1_claims,
@@ -21,7 +22,6 @@ from ssnlib.definition1 import (
     set_specs,
     sweep,
 )
-from ssnlib.metrics import compute_feature_stats, fid_from_stats
 
 SMALL = dict(z_dim=8, w_dim=8, channel_base=64, channel_max=8, mapping_layers=2)
 

@@ -8,9 +8,9 @@ import torch
 from ssnlib import SSNGenerator, StyleGAN2Generator
 from ssnlib.__main__ import main
 from ssnlib.evaluate import EvalSettings, evaluate_cached, evaluate_generator, evaluate_run, format_table, parse_metrics
+from ssnlib.io.serialization import save_generator
 from ssnlib.metrics.features import MissingWeightsError
-from ssnlib.serialization import save_generator
-from ssnlib.train import TrainConfig
+from ssnlib.paper.presets import get_preset
 
 SMALL = dict(z_dim=16, w_dim=16, channel_base=128, channel_max=16, mapping_layers=2)
 
@@ -18,7 +18,7 @@ SMALL = dict(z_dim=16, w_dim=16, channel_base=128, channel_max=16, mapping_layer
 @pytest.fixture()
 def run_dir(tmp_path):
     run = tmp_path / "run"
-    config = TrainConfig.from_preset("ci", out=str(run))
+    config = get_preset("ci").train_config(out=str(run))
     run.mkdir()
     (run / "config.json").write_text(json.dumps(config.to_dict()))
     save_generator(run / "generator.safetensors", SSNGenerator(16, **SMALL))
@@ -31,7 +31,7 @@ def test_eval_cli_prints_a_table_and_writes_json(run_dir, capsys):
     assert "| distortion |" in out and "| locality |" in out
     saved = json.loads((run_dir / "eval-ci.json").read_text())
     assert saved["n_samples"] == 32 and saved["distortion"] > 0 and 0 < saved["locality"] < 1
-    again = evaluate_run(run_dir, ["distortion"], n_distortion=32, batch_size=16)
+    again = evaluate_run(run_dir, ["distortion"], **{**get_preset("ci").eval, "n_distortion": 32, "batch_size": 16})
     assert again["distortion"] == saved["distortion"]  # seeded
 
 
@@ -43,7 +43,7 @@ def test_canonical_metrics_fail_clearly_offline(run_dir, monkeypatch):
 
 
 def test_stylegan2_has_no_distortion_and_unknown_metrics_are_named():
-    settings = EvalSettings.from_preset("ci", dataset="faces", resolution=16, n_distortion=4)
+    settings = get_preset("ci").eval_settings(dataset="faces", resolution=16, n_distortion=4)
     results = evaluate_generator(StyleGAN2Generator(16, **SMALL), ["distortion"], settings)
     assert all(results[k] != results[k] for k in ("distortion", "in_block", "locality"))  # NaN: N/A
     with pytest.raises(ValueError, match="unknown metrics \\['fidelity'\\]"):
@@ -59,13 +59,13 @@ def test_proxy_metrics_run_with_the_shipped_procedural_network(run_dir):
 
 def test_evaluation_cache_keys_on_file_content_metric_and_settings(run_dir, tmp_path):
     path = run_dir / "generator.safetensors"
-    settings = EvalSettings.from_preset("ci", dataset="faces", resolution=16, n_distortion=16, batch_size=8,
+    settings = get_preset("ci").eval_settings(dataset="faces", resolution=16, n_distortion=16, batch_size=8,
                                         cache_dir=str(tmp_path / "cache"))
     loads = []
 
     def load():
         loads.append(1)
-        from ssnlib.serialization import load_generator
+        from ssnlib.io.serialization import load_generator
         return load_generator(path)
 
     first = evaluate_cached(path, load, ["distortion"], settings)

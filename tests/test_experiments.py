@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssnlib.experiments import ModelZoo
-from ssnlib.runs import config_key, run_directory
+from ssnlib.paper.runs import config_key, run_directory
+from ssnlib.paper.zoo import ModelZoo
 
 
 def test_the_ssn_base_is_transferred_from_stylegan2_and_variants_fine_tune_from_it(tmp_path):
@@ -62,8 +62,8 @@ def test_paper_preset_requires_a_stylegan2_checkpoint_and_transfers_every_varian
 
 @pytest.mark.slow
 def test_train_zoo_trains_every_notebook_model_once_with_fine_tunes_from_their_base(tmp_path, monkeypatch):
-    from ssnlib.experiments import train_zoo, zoo_plan
-    from ssnlib.serialization import load_tensors
+    from ssnlib.io.serialization import load_tensors
+    from ssnlib.paper.zoo import train_zoo, zoo_plan
 
     monkeypatch.setenv("SSNLIB_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("SSNLIB_MODELS", str(tmp_path / "none"))

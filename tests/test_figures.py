@@ -6,7 +6,7 @@ from conftest import seeded
 from matplotlib.patches import Rectangle
 
 from ssnlib import BlockGrid, SSNGenerator
-from ssnlib.figures import (
+from ssnlib.paper.figures import (
     cell_boxes,
     change_table,
     comparison_figure,

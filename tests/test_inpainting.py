@@ -4,7 +4,7 @@ from conftest import seeded
 from torch import nn
 
 from ssnlib import SSNGenerator
-from ssnlib.inpainting import consistency_comparison, harmonic_fill, latent_inpaint, paste_known
+from ssnlib.paper.inpainting import consistency_comparison, harmonic_fill, latent_inpaint, paste_known
 
 
 def _ramp(n: int = 2, size: int = 16) -> torch.Tensor:

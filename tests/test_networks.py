@@ -6,9 +6,9 @@ import torch
 from conftest import seeded
 
 from ssnlib import Discriminator, SSNGenerator, StyleGAN2Generator
+from ssnlib.io.serialization import load_generator, save_generator
 from ssnlib.layers import SPADE
 from ssnlib.networks import MinibatchStdLayer
-from ssnlib.serialization import load_generator, save_generator
 
 SMALL = dict(z_dim=32, w_dim=32, channel_base=256, channel_max=32)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ssnlib import SSNGenerator, StyleGAN2Generator
-from ssnlib.picker import PickerSession, load_saved
+from ssnlib.ui.picker import PickerSession, load_saved
 
 SMALL = dict(z_dim=16, w_dim=16, channel_base=128, channel_max=16, mapping_layers=2)
 
@@ -98,7 +98,7 @@ def test_save_regenerates_the_exact_image(session, tmp_path):
 
 
 def test_widget_buttons_drive_the_session():
-    from ssnlib.widgets import BlockPicker
+    from ssnlib.ui.widgets import BlockPicker
 
     picker = BlockPicker(SSNGenerator(16, grid=(4, 4), **SMALL), seed=1, display_size=64)
     assert len(picker.cell_buttons) == 16
@@ -125,7 +125,7 @@ def test_widget_buttons_drive_the_session():
 
 
 def test_select_by_part_uses_the_segmenter():
-    from ssnlib.widgets import SELECTED, BlockPicker
+    from ssnlib.ui.widgets import SELECTED, BlockPicker
 
     class TopHalfHair:
         part_names = ("face/background", "face/hair")
@@ -143,8 +143,8 @@ def test_select_by_part_uses_the_segmenter():
 
 
 def test_model_menu_starts_on_the_given_generator_and_switches(tmp_path):
-    from ssnlib.serialization import save_generator
-    from ssnlib.widgets import CURRENT_MODEL, BlockPicker
+    from ssnlib.io.serialization import save_generator
+    from ssnlib.ui.widgets import CURRENT_MODEL, BlockPicker
 
     given, other = SSNGenerator(16, grid=(4, 4), **SMALL), SSNGenerator(16, grid=(2, 2), **SMALL)
     save_generator(tmp_path / "other.safetensors", other)

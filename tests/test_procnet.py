@@ -10,6 +10,7 @@ import torch
 from ssnlib.data import ProceduralChurches, ProceduralFaces
 from ssnlib.data import churches as churches_module
 from ssnlib.data import faces as faces_module
+from ssnlib.io.serialization import save_tensors
 from ssnlib.metrics import compute_feature_stats, fid_from_stats, frechet_distance, get_feature_extractor
 from ssnlib.metrics.consistency import THRESHOLDS, church_consistency, face_consistency, threshold
 from ssnlib.metrics.procnet import (
@@ -23,7 +24,6 @@ from ssnlib.metrics.procnet import (
     shipped_procnet,
     train_procnet,
 )
-from ssnlib.serialization import save_tensors
 
 N = 200
 # held-out accuracy of the shipped weights minus a margin; measured on 1000 images per dataset

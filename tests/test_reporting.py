@@ -9,7 +9,7 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ssnlib.reporting import Claim, Outputs, write_summary  # noqa: E402
+from ssnlib.paper.reporting import Claim, Outputs, write_summary  # noqa: E402
 
 
 def test_tables_keep_full_precision_in_csv_and_round_in_markdown(tmp_path):

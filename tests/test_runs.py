@@ -3,22 +3,23 @@
 import pytest
 import torch
 
-from ssnlib import runs
-from ssnlib.serialization import load_generator, load_tensors, save_generator
+from ssnlib.io.serialization import load_generator, load_tensors, save_generator
+from ssnlib.paper import runs
+from ssnlib.paper.presets import get_preset
 from ssnlib.train import TrainConfig, latest_checkpoint
 
 TINY = dict(kimg=0.016, snapshot_kimg=0.016, sample_kimg=0.016)
 
 
 def test_key_ignores_bookkeeping_but_not_hyperparameters():
-    a = TrainConfig.from_preset("ci")
-    assert runs.config_key(a) == runs.config_key(TrainConfig.from_preset("ci", out="elsewhere", sample_kimg=9))
-    assert runs.config_key(a) != runs.config_key(TrainConfig.from_preset("ci", lambda_d=100))
+    a = get_preset("ci").train_config()
+    assert runs.config_key(a) == runs.config_key(get_preset("ci").train_config(out="elsewhere", sample_kimg=9))
+    assert runs.config_key(a) != runs.config_key(get_preset("ci").train_config(lambda_d=100))
     assert runs.run_directory(a, "faces", "R").parent.as_posix() == "R/ci"
 
 
 def test_ensure_run_trains_once_then_reuses(tmp_path, monkeypatch):
-    config = TrainConfig.from_preset("ci", **TINY)
+    config = get_preset("ci").train_config(**TINY)
     calls = []
     real_train = runs.train
     monkeypatch.setattr(runs, "train", lambda *a, **k: calls.append(1) or real_train(*a, **k))
@@ -30,21 +31,21 @@ def test_ensure_run_trains_once_then_reuses(tmp_path, monkeypatch):
 
 
 def test_shipped_generator_is_used_only_for_its_configuration(tmp_path):
-    config = TrainConfig.from_preset("ci", **TINY)
+    config = get_preset("ci").train_config(**TINY)
     G = load_generator(runs.ensure_run(config, "faces", root=tmp_path / "runs", models=tmp_path / "none"))
     shipped = tmp_path / "models" / "ci" / "faces.safetensors"
     save_generator(shipped, G, extra={"train_config": config.to_dict()})
     assert runs.ensure_run(config, "faces", root=tmp_path / "other", models=tmp_path / "models") == shipped
-    other = TrainConfig.from_preset("ci", lambda_d=5.0, **TINY)
+    other = get_preset("ci").train_config(lambda_d=5.0, **TINY)
     assert runs.shipped_generator(other, "faces", tmp_path / "models") is None
     assert runs.ensure_run(config, "faces", root=tmp_path / "runs", models=tmp_path / "models",
                            use_shipped=False).parent.parent == tmp_path / "runs" / "ci"
 
 
 def test_fine_tuning_starts_from_the_base_run_weights(tmp_path):
-    base = TrainConfig.from_preset("ci", **TINY)
+    base = get_preset("ci").train_config(**TINY)
     base_dir = runs.ensure_run(base, "base", root=tmp_path, models=tmp_path / "none").parent
-    tuned = TrainConfig.from_preset("ci", lambda_d=10.0, init_from=str(base_dir), kimg=0.008, snapshot_kimg=0.008)
+    tuned = get_preset("ci").train_config(lambda_d=10.0, init_from=str(base_dir), kimg=0.008, snapshot_kimg=0.008)
     from ssnlib.train import Dist, Trainer
 
     trainer = Trainer(tuned, Dist())
@@ -59,9 +60,9 @@ def test_fine_tuning_starts_from_the_base_run_weights(tmp_path):
 def test_an_ssn_started_from_a_stylegan2_run_is_its_transfer(tmp_path):
     """§3.4 with our own StyleGAN2: every tensor of the run's G, G_ema and D is copied, so the SSN
     with a constant latent grid draws the StyleGAN2's images (to float rounding)."""
-    base = TrainConfig.from_preset("ci", model="stylegan2", **TINY)
+    base = get_preset("ci").train_config(model="stylegan2", **TINY)
     base_dir = runs.ensure_run(base, "sg2", root=tmp_path, models=tmp_path / "none").parent
-    ssn_config = TrainConfig.from_preset("ci", init_from=str(base_dir), **TINY)
+    ssn_config = get_preset("ci").train_config(init_from=str(base_dir), **TINY)
     from ssnlib.networks import StyleGAN2Generator
     from ssnlib.train import Dist, Trainer
 
@@ -80,13 +81,13 @@ def test_an_ssn_started_from_a_stylegan2_run_is_its_transfer(tmp_path):
         grid_z = z[:, :, None, None].expand(-1, -1, *ssn_config.grid)
         expected = sg2(z, noise_mode="const")
         assert expected.abs().max() > 1 and (trainer.G_ema(grid_z, noise_mode="const") - expected).abs().max() <= 1e-5
-    spade = TrainConfig.from_preset("ci", init_from=str(base_dir), conditioning="spade", **TINY)
+    spade = get_preset("ci").train_config(init_from=str(base_dir), conditioning="spade", **TINY)
     with pytest.raises(KeyError, match="no SSN counterpart"):
         Trainer(spade, Dist()).load_weights(base_dir)
 
 
 def test_ship_writes_fp16_generators_that_the_registry_then_loads(tmp_path):
-    config = TrainConfig.from_preset("ci", **TINY)
+    config = get_preset("ci").train_config(**TINY)
     trained = runs.ensure_run(config, "faces", root=tmp_path / "runs", models=tmp_path / "none")
     (tmp_path / "runs" / "ci" / "unfinished-0123456789").mkdir()  # no generator: not shipped
     written = runs.ship_runs("ci", tmp_path / "runs", tmp_path / "models")
@@ -105,16 +106,16 @@ def test_ship_writes_fp16_generators_that_the_registry_then_loads(tmp_path):
 
 
 def test_speed_settings_do_not_change_the_key():
-    base = TrainConfig.from_preset("cpu")
+    base = get_preset("cpu").train_config()
     for overrides in (dict(amp="none"), dict(amp="bf16"), dict(compile=True), dict(channels_last=False),
                       dict(quality_kimg=10.0, quality_n=500)):
-        assert runs.config_key(TrainConfig.from_preset("cpu", **overrides)) == runs.config_key(base), overrides
+        assert runs.config_key(get_preset("cpu").train_config(**overrides)) == runs.config_key(base), overrides
 
 
 def test_every_shipped_cpu_generator_is_found_by_the_registry():
     """The shipped zoo stays usable across changes of the config's fields: every model of the cpu
     plan resolves to its shipped file (none would be retrained by `make reproduce`)."""
-    from ssnlib.experiments import ModelZoo, zoo_plan
+    from ssnlib.paper.zoo import ModelZoo, zoo_plan
 
     missing = []
     for dataset, model, variant, _ in zoo_plan("cpu"):

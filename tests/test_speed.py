@@ -13,7 +13,8 @@ from ssnlib import Discriminator
 from ssnlib import train as train_module
 from ssnlib.layers import EqualConv2d
 from ssnlib.ops import bias_leaky_relu, scaled_bias_leaky_relu, setup_filter, upfirdn2d
-from ssnlib.train import Dist, TrainConfig, Trainer, resolve_amp
+from ssnlib.paper.presets import get_preset
+from ssnlib.train import Dist, Trainer, resolve_amp
 
 
 def unfused_epilogue(x, scale, bias, noise, strength):
@@ -90,7 +91,7 @@ def test_amp_auto_is_bf16_exactly_where_the_cpu_has_it(monkeypatch, fast):
 
 
 def one_step(tmp_path, **overrides):
-    config = TrainConfig.from_preset("ci", out=str(tmp_path / "run"), dataset_length=16, **overrides)
+    config = get_preset("ci").train_config(out=str(tmp_path / "run"), dataset_length=16, **overrides)
     trainer = Trainer(config, Dist())
     real = torch.rand(config.batch_size, 3, config.resolution, config.resolution) * 2 - 1
     stats = trainer.train_step(real)
@@ -137,7 +138,7 @@ def test_bf16_autocast_main_phase_is_close_to_float32():
 
 def test_quality_log_measures_fd_proc_and_drops_rows_on_resume(tmp_path):
     run = tmp_path / "run"
-    config = TrainConfig.from_preset("ci", out=str(run), kimg=0.2, quality_kimg=0.1, quality_n=64)
+    config = get_preset("ci").train_config(out=str(run), kimg=0.2, quality_kimg=0.1, quality_n=64)
     trainer = train_module.train(config)
     with open(run / "quality.csv") as f:
         rows = list(csv.DictReader(f))

@@ -9,11 +9,11 @@ import pytest
 
 matplotlib.use("Agg")
 
-from ssnlib import paper, plots, tables  # noqa: E402
-from ssnlib.evaluate import EvalSettings  # noqa: E402
-from ssnlib.experiments import ModelZoo  # noqa: E402
+from ssnlib.paper import plots, published, tables  # noqa: E402
+from ssnlib.paper.presets import get_preset  # noqa: E402
+from ssnlib.paper.zoo import ModelZoo  # noqa: E402
 
-SETTINGS = EvalSettings.from_preset("ci", dataset="faces", resolution=16)
+SETTINGS = get_preset("ci").eval_settings(dataset="faces", resolution=16)
 
 
 class Stub:
@@ -68,14 +68,14 @@ def zoo(monkeypatch):
 
 
 def test_paper_numbers_are_the_papers():
-    assert paper.TABLE1["faces"]["stylegan2"] == {"fid": 19.76, "ppl": 137.33, "resampling": False}
-    assert paper.TABLE1["churches"]["ssn"]["fid"] == 8.68 and paper.TABLE1["churches"]["ssn"]["ppl"] == 282.75
-    assert paper.TABLE2[100] == {"fid": 15.24, "ppl": 83, "distortion": 0.0043}
-    assert paper.TABLE2[10000]["fid"] == 128.99 and paper.TABLE2[1000]["distortion"] == 0.0004
-    assert math.isnan(paper.table2_paper(None)["distortion"]) and paper.table2_paper(None)["fid"] == 19.76
-    assert paper.table2_paper(100.0)["ppl"] == 83 and math.isnan(paper.table2_paper(5)["fid"])
-    assert (paper.APPENDIX_B_GAMMA_PLUS, paper.APPENDIX_B_GAMMA_MINUS) == (1.0, 0.1)
-    assert paper.APPENDIX_B_WEIGHTS == (200000, 20000, 2000, 200, 20, 2)
+    assert published.TABLE1["faces"]["stylegan2"] == {"fid": 19.76, "ppl": 137.33, "resampling": False}
+    assert published.TABLE1["churches"]["ssn"]["fid"] == 8.68 and published.TABLE1["churches"]["ssn"]["ppl"] == 282.75
+    assert published.TABLE2[100] == {"fid": 15.24, "ppl": 83, "distortion": 0.0043}
+    assert published.TABLE2[10000]["fid"] == 128.99 and published.TABLE2[1000]["distortion"] == 0.0004
+    assert math.isnan(published.table2_paper(None)["distortion"]) and published.table2_paper(None)["fid"] == 19.76
+    assert published.table2_paper(100.0)["ppl"] == 83 and math.isnan(published.table2_paper(5)["fid"])
+    assert (published.APPENDIX_B_GAMMA_PLUS, published.APPENDIX_B_GAMMA_MINUS) == (1.0, 0.1)
+    assert published.APPENDIX_B_WEIGHTS == (200000, 20000, 2000, 200, 20, 2)
 
 
 def test_table1_columns_and_resampling(zoo):
@@ -159,10 +159,10 @@ def test_lambda100_claim_quotes_the_spread_of_the_small_lambda_runs():
 
 def test_baseline_ppl_and_tradeoff_rules():
     paper_like = t2_table([(lam, r["fid"], r["ppl"], r["distortion"])
-                           for lam, r in paper.TABLE2.items() if lam is not None], baseline=(19.76, 137))
+                           for lam, r in published.TABLE2.items() if lam is not None], baseline=(19.76, 137))
     claims = {c.claim: c for c in tables.table2_claims(paper_like)}
     assert all(c.verdict == "reproduced" for c in claims.values()), claims  # the paper's own numbers pass
-    assert "ρ(λD, PPL-proc) = -0.94" in claims[paper.CLAIMS["table2_ppl"]].reason
+    assert "ρ(λD, PPL-proc) = -0.94" in claims[published.CLAIMS["table2_ppl"]].reason
     tiny_fall = t2_table([(0, 10.0, 5.0, 0.03), (10, 11.0, 4.95, 0.02), (100, 12.0, 4.9, 0.01)])
     assert tables.ppl_trend_claim(tiny_fall).verdict == "not reproduced"  # ρ = −1 but a 2 % fall: noise
     rising = t2_table([(0, 10.0, 5, 0.03), (10, 11.0, 6, 0.02), (100, 12.0, 7, 0.01)], baseline=(12.4, 7.2))
@@ -177,7 +177,7 @@ def test_baseline_ppl_and_tradeoff_rules():
 
 def test_lambda_choice_follows_the_papers_reasoning():
     paper_like = t2_table([(lam, r["fid"], r["ppl"], r["distortion"])
-                           for lam, r in paper.TABLE2.items() if lam is not None])
+                           for lam, r in published.TABLE2.items() if lam is not None])
     rel = tables.relative_to_unregularized(paper_like)
     assert rel["distortion_cut"].tolist() == pytest.approx(rel["paper_distortion_cut"].tolist())
     assert rel.set_index("lambda_d").loc[100.0, "quality_cost"] == pytest.approx(15.24 / 12.24)
@@ -269,7 +269,7 @@ def test_differences_must_exceed_two_standard_errors_when_known():
 
 def test_large_lambda_rule():
     paper_like = t2_table([(lam, r["fid"], r["ppl"], r["distortion"])
-                           for lam, r in paper.TABLE2.items() if lam is not None])
+                           for lam, r in published.TABLE2.items() if lam is not None])
     assert tables.large_lambda_claim(paper_like).verdict == "reproduced"  # ×5.5, ×10.5
     ours = t2_table([(0, 550.0, 16, 0.009), (1000, 835.0, 4.6, 0.0004), (10000, 1012.0, 3.6, 0.0002)])
     claim = tables.large_lambda_claim(ours)

@@ -5,7 +5,7 @@ from fractions import Fraction as F
 import numpy as np
 import pytest
 
-from ssnlib import toy
+from ssnlib.paper import toy
 
 PAPER = toy.joint_distribution()  # P(1,1) = P(0,0) = ½
 CORRELATED = toy.joint_distribution(p11=F(2, 5), p00=F(2, 5), p01=F(1, 10), p10=F(1, 10))

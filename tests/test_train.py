@@ -13,8 +13,10 @@ import pytest
 import torch
 
 from ssnlib import losses
-from ssnlib.serialization import load_generator, load_tensors
-from ssnlib.train import NonFiniteLossError, StepSampler, TrainConfig, config_from_args, latest_checkpoint, train
+from ssnlib.__main__ import config_from_args
+from ssnlib.io.serialization import load_generator, load_tensors
+from ssnlib.paper.presets import get_preset
+from ssnlib.train import NonFiniteLossError, StepSampler, TrainConfig, latest_checkpoint, train
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # fixed thread count: bit-identical runs
@@ -99,7 +101,7 @@ def test_non_finite_loss_stops_naming_step_and_last_good_checkpoint(tmp_path, mo
         return loss * float("nan") if next(calls) == 8 else loss
 
     monkeypatch.setattr(losses, "generator_loss", poisoned)
-    config = TrainConfig.from_preset("ci", out=str(tmp_path / "run"), kimg=0.1, snapshot_kimg=0.04)
+    config = get_preset("ci").train_config(out=str(tmp_path / "run"), kimg=0.1, snapshot_kimg=0.04)
     with pytest.raises(NonFiniteLossError, match=r"non-finite generator loss \(nan\) at step 7") as err:
         train(config)
     assert "ckpt-00000005.safetensors" in str(err.value)
@@ -117,7 +119,7 @@ def test_two_gloo_ranks_hold_identical_weights(tmp_path):
     assert meta0["world_size"] == meta1["world_size"] == 2 and meta0["step"] == meta1["step"] == 6
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
     assert not (tmp_path / "run" / "rank1").exists()
-    initial = TrainConfig.from_preset("ci")
+    initial = get_preset("ci").train_config()
     torch.manual_seed(initial.seed)
     from ssnlib.train import build_networks
 
@@ -144,11 +146,11 @@ def test_config_from_presets_cli_and_saved_runs(tmp_path):
     assert (config.preset, config.lambda_d, config.grid, config.resolution, config.refine) == ("ci", 100.0, (8, 8), 16,
                                                                                               False)
     with pytest.raises(ValueError, match="unknown preset"):
-        TrainConfig.from_preset("laptop")
+        get_preset("laptop").train_config()
     with pytest.raises(ValueError, match="needs model 'ssn'"):
-        TrainConfig.from_preset("ci", model="stylegan2", lambda_d=1.0).validate()
+        get_preset("ci").train_config(model="stylegan2", lambda_d=1.0).validate()
     with pytest.raises(ValueError, match="divisible"):
-        TrainConfig.from_preset("ci", batch_size=6).validate(world_size=4)
+        get_preset("ci").train_config(batch_size=6).validate(world_size=4)
     with pytest.raises(ValueError, match="unknown config fields"):
         TrainConfig.from_dict({"learning_rate": 1})
 
@@ -158,7 +160,7 @@ def test_existing_run_is_never_overwritten(tmp_path):
     (run / "checkpoints").mkdir(parents=True)
     (run / "checkpoints" / "ckpt-00000005.safetensors").write_bytes(b"x")
     with pytest.raises(FileExistsError, match="--resume"):
-        train(TrainConfig.from_preset("ci", out=str(run)))
+        train(get_preset("ci").train_config(out=str(run)))
 
 
 def test_transfer_from_a_stylegan2_checkpoint_starts_from_the_same_model(tmp_path):
@@ -171,7 +173,7 @@ def test_transfer_from_a_stylegan2_checkpoint_starts_from_the_same_model(tmp_pat
     sg2 = StyleGAN2Generator(16, z_dim=32, w_dim=32, channel_base=256, channel_max=32, mapping_layers=2)
     D_source = Discriminator(16, 256, 32)
     write_rosinality_pt(tmp_path / "sg2.pt", sg2, D_source)
-    config = TrainConfig.from_preset("ci", out=str(tmp_path / "run"), transfer=str(tmp_path / "sg2.pt"), kimg=0.016)
+    config = get_preset("ci").train_config(out=str(tmp_path / "run"), transfer=str(tmp_path / "sg2.pt"), kimg=0.016)
     G, D = build_networks(config)
     z = sg2.sample_z(4, torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -181,13 +183,13 @@ def test_transfer_from_a_stylegan2_checkpoint_starts_from_the_same_model(tmp_pat
     trainer = train(config)
     assert trainer.step == 2 and type(trainer.G).__name__ == "SSNGenerator"
     with pytest.raises(ValueError, match="--resolution 16"):
-        build_networks(TrainConfig.from_preset("ci", resolution=32, transfer=str(tmp_path / "sg2.pt")))
+        build_networks(get_preset("ci").train_config(resolution=32, transfer=str(tmp_path / "sg2.pt")))
 
 
 def test_export_cli_writes_a_file_ssnlib_load_reads(tmp_path, capsys):
     from ssnlib import SSNGenerator, load
     from ssnlib.__main__ import main
-    from ssnlib.serialization import save_generator
+    from ssnlib.io.serialization import save_generator
 
     G = SSNGenerator(16, z_dim=64, w_dim=64, channel_base=1024, channel_max=64, mapping_layers=2)
     run = tmp_path / "run"

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from ..data import ProceduralChurches, ProceduralFaces
 from ..data.procedural import ProceduralDataset
-from ..serialization import load_tensors, save_tensors
+from ..io.serialization import load_tensors, save_tensors
 from .features import FeatureExtractor, register_feature_extractor
 
 log = logging.getLogger(__name__)

@@ -10,6 +10,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..evaluate import EvalSettings
+from ..train import TrainConfig
+
 DEFAULT_PRESET = "cpu"
 PRESET_ENV = "SSNLIB_PRESET"
 
@@ -22,6 +25,14 @@ class Preset:
     eval: dict[str, Any] = field(default_factory=dict)
     transfer_kimg: float = 0.0  # SSN base: training after transfer from the preset's StyleGAN2 (§3.4)
     finetune_kimg: float = 0.0  # length of the λD / Appendix-B fine-tunes from the λD = 0 base
+
+    def train_config(self, **overrides) -> TrainConfig:
+        """A TrainConfig of this preset's values, `overrides` on top."""
+        return TrainConfig(preset=self.name, **{**self.train, **overrides})
+
+    def eval_settings(self, **overrides) -> EvalSettings:
+        """EvalSettings of this preset's sample counts, `overrides` on top (dataset, resolution, …)."""
+        return EvalSettings(**{**self.eval, **overrides})
 
 
 PRESETS: dict[str, Preset] = {

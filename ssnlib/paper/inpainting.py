@@ -221,8 +221,8 @@ def consistency_comparison(originals: torch.Tensor, edits: dict[str, torch.Tenso
     (the right eye when the left one is resampled; exactly 0 for any inpainting). A first row
     "original" gives the unedited images' rates. Values are means over images of the per-image
     mean over its K edits; `*_se` their standard errors over images."""
-    from .metrics.consistency import face_consistency
-    from .metrics.procnet import shipped_procnet
+    from ..metrics.consistency import face_consistency
+    from ..metrics.procnet import shipped_procnet
 
     net = shipped_procnet() if net is None else net
     masks = _batch_masks(originals, masks).cpu()

@@ -3,7 +3,7 @@
 Every number is copied from the NeurIPS 2020 paper ("Low Distortion Block-Resampling with
 Spatially Stochastic Networks"); all of them were measured at 256×256 with transfer from
 StyleGAN2 (§3.4), with the canonical FID (Inception-v3) and PPL (LPIPS-VGG16). They sit beside
-our numbers in the tables of `ssnlib.tables`; at the offline presets ours are FD-proc and
+our numbers in the tables of `ssnlib.paper.tables`; at the offline presets ours are FD-proc and
 PPL-proc, which are on other scales, so only the *shape* of a result (ratios, orderings) is
 compared with the paper, never the values themselves.
 """

@@ -15,8 +15,8 @@ import logging
 import os
 from pathlib import Path
 
-from .serialization import load_generator, load_tensors, save_tensors
-from .train import FINAL_GENERATOR, TrainConfig, latest_checkpoint, train
+from ..io.serialization import load_generator, load_tensors, save_tensors
+from ..train import FINAL_GENERATOR, TrainConfig, latest_checkpoint, train
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ MODELS_ENV = "SSNLIB_MODELS"
 
 
 def project_root() -> Path:
-    return Path(__file__).resolve().parents[1]
+    """The repository: where `runs/`, `models/`, `results/` and `figures/` live."""
+    return Path(__file__).resolve().parents[2]
 
 
 def default_runs_root() -> Path:
@@ -129,3 +130,14 @@ def ship_runs(preset: str, root: str | Path | None = None, models: str | Path | 
         logger.info("shipped %s → %s (%.2f MB)", final.parent.name, path, path.stat().st_size / 1e6)
         written.append(path)
     return written
+
+
+def available_models(root: str | Path | None = None) -> dict[str, Path]:
+    """Finished runs (`runs/<preset>/<name>/generator.safetensors`) and shipped generators
+    (`models/<preset>/<name>.safetensors`) of SSNs, by display name."""
+    found: dict[str, Path] = {}
+    for path in sorted(Path(root or default_models_root()).glob("*/*.safetensors")):
+        found[f"{path.parent.name}/{path.stem} (shipped)"] = path
+    for path in sorted(Path(default_runs_root()).glob("*/*/generator.safetensors")):
+        found[f"{path.parent.parent.name}/{path.parent.name}"] = path
+    return {name: path for name, path in found.items() if "ssn" in name}

@@ -2,7 +2,7 @@
 
 A `PickerSession` holds one generator, one image's latent grid with an undo/redo history, the
 noise inputs (fixed for the session, so only the latents change the image), the selected cells
-and the resampling strength. `ssnlib.widgets.BlockPicker` is a thin ipywidgets view over it.
+and the resampling strength. `ssnlib.ui.widgets.BlockPicker` is a thin ipywidgets view over it.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .blocks import BlockGrid, resample
-from .serialization import atomic_write, save_tensors
-from .viz import to_uint8
+from ..blocks import BlockGrid, resample
+from ..io.serialization import atomic_write, save_tensors
+from ..viz import to_uint8
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class PickerSession:
 
 def load_saved(path: str | Path, G) -> torch.Tensor:
     """Regenerate an image saved by `PickerSession.save` with generator G."""
-    from .serialization import load_tensors
+    from ..io.serialization import load_tensors
 
     tensors, meta = load_tensors(path)
     if meta.get("generator_config") != G.config:

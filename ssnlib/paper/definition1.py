@@ -30,10 +30,10 @@ import torch
 from scipy.stats import t as student_t
 from tqdm.auto import tqdm
 
-from .blocks import BlockGrid, resample_each
-from .metrics import as_feature_extractor, compute_feature_stats, fid_from_stats
-from .metrics.features import ExtractorLike
-from .metrics.frechet import FeatureStats
+from ..blocks import BlockGrid, resample_each
+from ..metrics import as_feature_extractor, compute_feature_stats, fid_from_stats
+from ..metrics.features import ExtractorLike
+from ..metrics.frechet import FeatureStats
 from .reporting import Claim
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ length, the fair comparison row for every fine-tuned variant (Table 2, Appendix 
 scratch: SPADE conditioning (its modulation has no StyleGAN2 counterpart to copy) and
 `ssn(from_scratch=True)`, the SSN given exactly the baseline's schedule (Table 1's equal-budget
 row, Figure 4's like-for-like SMC model).
-Models come from the run registry (`ssnlib.runs`): shipped, already trained, or trained now.
+Models come from the run registry (`ssnlib.paper.runs`): shipped, already trained, or trained now.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..io.serialization import load_generator, save_generator
+from ..train import TrainConfig, build_networks
 from .presets import get_preset
 from .runs import config_key, default_runs_root, ensure_run, find_generator, run_directory
-from .serialization import load_generator, save_generator
-from .train import TrainConfig, build_networks
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class ModelZoo:
         return Path(self.dataset).stem if os.sep in self.dataset or "." in self.dataset else self.dataset
 
     def config(self, **overrides) -> TrainConfig:
-        return TrainConfig.from_preset(self.preset, dataset=self.dataset, **overrides)
+        return get_preset(self.preset).train_config(dataset=self.dataset, **overrides)
 
     def _generator_file(self, config: TrainConfig, name: str, bases: tuple[tuple[TrainConfig, str], ...] = ()) -> Path:
         kwargs = dict(root=self.runs_root, models=self.models_root, use_shipped=self.use_shipped)
@@ -159,7 +159,7 @@ class ModelZoo:
         """The generator in a zoo file (a StyleGAN2 checkpoint at the paper preset), in eval mode."""
         if Path(path).suffix == ".safetensors":
             return load_generator(path, device=self.device)
-        from .checkpoints import load_stylegan2
+        from ..io.stylegan2_import import load_stylegan2
 
         return load_stylegan2(path, device=self.device).eval()
 

@@ -1,6 +1,6 @@
 """Figures of the quantitative experiments: Figure 5's Pareto curve and the Appendix-B comparison.
 
-Both take the DataFrames of `ssnlib.tables` (column names tell which metric was measured: FD-proc
+Both take the DataFrames of `ssnlib.paper.tables` (column names tell which metric was measured: FD-proc
 / PPL-proc offline, FID / PPL at the paper preset) and return a matplotlib Figure; saving is
 `Outputs.save_figure`'s job.
 """
@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import paper
-from .evaluate import LABELS
+from ..evaluate import LABELS
+from . import published
 from .tables import metric_columns
 
 
@@ -55,10 +55,11 @@ def figure5(table: pd.DataFrame) -> plt.Figure:
     ours.set(xlabel="distortion (mean sq. change outside the block)", ylabel=f"{LABELS[quality]} (lower is better)",
              title=f"ours ({LABELS[quality]})")
     ours.legend(fontsize=8)
-    lams = paper.TABLE2_LAMBDAS
-    _pareto(theirs, [paper.TABLE2[lam]["distortion"] for lam in lams], [paper.TABLE2[lam]["fid"] for lam in lams],
-            [f"{lam:g}" for lam in lams], "C1", marker="s", label="SSN, paper (labels: λD)")
-    theirs.axhline(paper.TABLE2[None]["fid"], color="C3", ls="--", label="StyleGAN2 baseline (paper)")
+    lams = published.TABLE2_LAMBDAS
+    paper_rows = [published.TABLE2[lam] for lam in lams]
+    _pareto(theirs, [r["distortion"] for r in paper_rows], [r["fid"] for r in paper_rows], [f"{lam:g}" for lam in lams],
+            "C1", marker="s", label="SSN, paper (labels: λD)")
+    theirs.axhline(published.TABLE2[None]["fid"], color="C3", ls="--", label="StyleGAN2 baseline (paper)")
     theirs.set(xlabel="distortion", ylabel="FID (lower is better)", title="paper, FFHQ 256² (Table 2)")
     theirs.legend(fontsize=8)
     fig.suptitle("Figure 5 — quality vs distortion as λD grows")

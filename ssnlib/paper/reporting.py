@@ -14,16 +14,13 @@ from typing import Any
 
 import pandas as pd
 
+from ..io.serialization import atomic_write
 from .presets import get_preset
-from .serialization import atomic_write
+from .runs import project_root
 
 logger = logging.getLogger(__name__)
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "not measured")
-
-
-def project_root() -> Path:
-    return Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .networks import Discriminator, StyleGAN2Generator, channels_for, check_resolution
-from .ops import setup_filter
+from ..networks import Discriminator, StyleGAN2Generator, channels_for, check_resolution
+from ..ops import setup_filter
 from .serialization import load_generator
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .networks import SSNGenerator, StyleGAN2Generator
+from ..networks import SSNGenerator, StyleGAN2Generator
 
 GENERATOR_CLASSES = {"StyleGAN2Generator": StyleGAN2Generator, "SSNGenerator": SSNGenerator}
 

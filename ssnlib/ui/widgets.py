@@ -1,6 +1,6 @@
 """`BlockPicker`: click cells of the latent grid over a generated image, resample them.
 
-A thin ipywidgets view over `ssnlib.picker.PickerSession` (all logic lives there). Pure
+A thin ipywidgets view over `ssnlib.ui.picker.PickerSession` (all logic lives there). Pure
 ipywidgets — no custom front-end extension — so it runs in JupyterLab and in Voilà:
 the image sits in a CSS grid and one transparent toggle button per cell lies on top of it.
 """
@@ -57,22 +57,10 @@ def heatmap_pixels(values: np.ndarray) -> np.ndarray:
 CURRENT_MODEL = "the generator given (this notebook's)"
 
 
-def available_models(root: str | Path | None = None) -> dict[str, Path]:
-    """Finished runs (`runs/<preset>/<name>/generator.safetensors`) and shipped generators
-    (`models/<preset>/<name>.safetensors`) of SSNs, by display name."""
-    from .runs import default_models_root, default_runs_root
-
-    found: dict[str, Path] = {}
-    for path in sorted(Path(root or default_models_root()).glob("*/*.safetensors")):
-        found[f"{path.parent.name}/{path.stem} (shipped)"] = path
-    for path in sorted(Path(default_runs_root()).glob("*/*/generator.safetensors")):
-        found[f"{path.parent.parent.name}/{path.parent.name}"] = path
-    return {name: path for name, path in found.items() if "ssn" in name}
-
-
 class BlockPicker(W.VBox):
     """The picker widget. `BlockPicker(G)` for a generator in memory, or
-    `BlockPicker(models=available_models())` to choose among trained runs. `segmenter` (e.g. the
+    `BlockPicker(models={name: file})` to choose among generator files (the reproduction's
+    `ssnlib.paper.runs.available_models()`). `segmenter` (e.g. the
     procedural part network, `ssnlib.metrics.procnet.load_procnet()`) enables "select by part":
     it needs `part_names` and `segment(images) -> (N, H, W)` part ids."""
 
@@ -144,7 +132,7 @@ class BlockPicker(W.VBox):
 
     # -- setup --------------------------------------------------------------------------------
     def _load_model(self) -> None:
-        from .serialization import load_generator
+        from ..io.serialization import load_generator
 
         if self.model_choice.value == CURRENT_MODEL:
             self._start(self.given)

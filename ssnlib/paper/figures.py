@@ -32,8 +32,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from tqdm.auto import tqdm
 
-from .blocks import BlockGrid, BlockSpec, resample
-from .viz import difference_map, image_grid, to_uint8
+from ..blocks import BlockGrid, BlockSpec, resample
+from ..viz import difference_map, image_grid, to_uint8
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Tables 1 and 2 and the Appendix-B comparison, measured from a `ModelZoo`, and their claim verdicts.
 
     zoo = ModelZoo("cpu", "faces")
-    t2 = table2(zoo, paper.TABLE2_LAMBDAS)    # columns: model, lambda_d, train_kimg, fd_proc, ppl_proc, …
+    t2 = table2(zoo, published.TABLE2_LAMBDAS)    # columns: model, lambda_d, train_kimg, fd_proc, ppl_proc, …
     claims = table2_claims(t2)                # [Claim(...), ...] with verdicts by the rules below
 
 Column names are the metrics actually computed: `fd_proc` / `ppl_proc` (the offline proxies) at the
@@ -46,8 +46,9 @@ from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from . import paper
-from .evaluate import LABELS, EvalSettings, evaluate_cached
+from ..evaluate import LABELS, EvalSettings, evaluate_cached
+from . import published
+from .presets import get_preset
 from .reporting import Claim
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def eval_settings(zoo, **overrides) -> EvalSettings:
     (dataset, resolution, seed) as the reference set, its device; `overrides` win."""
     config = zoo.config()
     base = dict(dataset=config.dataset, resolution=config.resolution, dataset_seed=config.seed, device=zoo.device)
-    return EvalSettings.from_preset(zoo.preset, **{**base, **overrides})
+    return get_preset(zoo.preset).eval_settings(**{**base, **overrides})
 
 
 def train_kimg(zoo, model: str = "ssn", **variant) -> float:
@@ -136,7 +137,7 @@ def table1(zoos: Mapping[str, object], settings: Mapping[str, EvalSettings] | No
             resampling = {"stylegan2": "✗", "ssn": can_resample, "ssn_from_scratch": can_resample}.get(model, "—")
             row = {"dataset": dataset, "model": model, "train_kimg": kimg[model],
                    **_measure(zoo, path, (quality, path_length), s, block_metrics=False), "resampling": resampling}
-            ref = paper.TABLE1.get(dataset, {}).get(model, {})
+            ref = published.TABLE1.get(dataset, {}).get(model, {})
             row.update(paper_fid=ref.get("fid", math.nan), paper_ppl=ref.get("ppl", math.nan))
             rows.append(row)
     return pd.DataFrame(rows)
@@ -155,7 +156,7 @@ def _lambda_rows(zoo, lambdas: Iterable[float], metrics: tuple[str, str], settin
     return rows
 
 
-def table2(zoo, lambdas: Iterable[float] = paper.TABLE2_LAMBDAS, settings: EvalSettings | None = None,
+def table2(zoo, lambdas: Iterable[float] = published.TABLE2_LAMBDAS, settings: EvalSettings | None = None,
            metrics: Sequence[str] | None = None, baseline: bool = True) -> pd.DataFrame:
     """Table 2: the λD ablation (plus the StyleGAN2 baseline row, λD = NaN, if `baseline`).
     Columns: model, lambda_d, train_kimg, <quality>(_se), <path length>(_se), distortion(_se),
@@ -169,14 +170,14 @@ def table2(zoo, lambdas: Iterable[float] = paper.TABLE2_LAMBDAS, settings: EvalS
                      **_measure(zoo, zoo.stylegan2_file(), (quality, path_length), settings, block_metrics=True)})
     rows += [{"model": "ssn", **r} for r in _lambda_rows(zoo, lambdas, (quality, path_length), settings, "Table 2")]
     for row in rows:
-        ref = paper.table2_paper(None if row["model"] == "stylegan2" else row["lambda_d"])
+        ref = published.table2_paper(None if row["model"] == "stylegan2" else row["lambda_d"])
         row.update(paper_fid=ref["fid"], paper_ppl=ref["ppl"], paper_distortion=ref["distortion"])
     return pd.DataFrame(rows)
 
 
 def appendix_b(zoo, weights: Iterable[float], settings: EvalSettings | None = None,
                metrics: Sequence[str] | None = None,
-               lambdas: Iterable[float] = paper.TABLE2_LAMBDAS) -> pd.DataFrame:
+               lambdas: Iterable[float] = published.TABLE2_LAMBDAS) -> pd.DataFrame:
     """Appendix B: SSNs fine-tuned with eq. 15 (γ± as the zoo's config, the paper's 1 and 0.1 by
     default) in place of StyleGAN2's path-length term, at each weight, beside the λD curve.
     Columns: regularizer ("lambda_d" / "eq15"), weight (λD or the eq. 15 weight), train_kimg,
@@ -257,10 +258,10 @@ def relative_to_unregularized(table: pd.DataFrame) -> pd.DataFrame:
     r0 = _row(table, 0.0)
     if r0 is None:
         raise ValueError("relative_to_unregularized: the table has no λD = 0 row")
-    p0 = paper.TABLE2[0]
+    p0 = published.TABLE2[0]
     out = []
     for _, r in rows.iterrows():
-        ref = paper.table2_paper(r["lambda_d"])
+        ref = published.table2_paper(r["lambda_d"])
         out.append({"lambda_d": r["lambda_d"], "distortion_cut": r0["distortion"] / r["distortion"],
                     "quality_cost": r[quality] / r0[quality], "path_length_ratio": r[path_length] / r0[path_length],
                     "paper_distortion_cut": p0["distortion"] / ref["distortion"],
@@ -293,10 +294,10 @@ def table1_claim(table: pd.DataFrame) -> Claim:
     partly (not measured if no dataset counts)."""
     quality, _ = metric_columns(table)
     label = LABELS[quality]
-    claim, source = paper.CLAIMS["table1_quality"], "Table 1"
+    claim, source = published.CLAIMS["table1_quality"], "Table 1"
     paper_text = "; ".join(
-        f"{paper.TABLE1_DATASETS[d]}: FID {m['ssn']['fid']} vs {m['stylegan2']['fid']} "
-        f"(×{m['ssn']['fid'] / m['stylegan2']['fid']:.2f})" for d, m in paper.TABLE1.items())
+        f"{published.TABLE1_DATASETS[d]}: FID {m['ssn']['fid']} vs {m['stylegan2']['fid']} "
+        f"(×{m['ssn']['fid'] / m['stylegan2']['fid']:.2f})" for d, m in published.TABLE1.items())
     ratios, parts, unlearned = {}, [], []
     for dataset, rows in table.groupby("dataset", sort=False):
         by_model = rows.set_index("model")
@@ -342,7 +343,7 @@ def table1_claim(table: pd.DataFrame) -> Claim:
     return Claim(claim, paper_text, "; ".join(parts), verdict, reason, source)
 
 
-def lambda100_claim(table: pd.DataFrame, chosen: float = paper.CHOSEN_LAMBDA) -> Claim:
+def lambda100_claim(table: pd.DataFrame, chosen: float = published.CHOSEN_LAMBDA) -> Claim:
     """λD = 100 vs λD = 0: cut = distortion(0) / distortion(100), cost = quality(100) / quality(0).
     cut ≥ 5 and cost ≤ 1.5 → reproduced; cut ≥ 2 and cost ≤ 3 → partly; else not reproduced.
     Either way the drop distortion(0) − distortion(100) must exceed two combined standard errors.
@@ -350,8 +351,8 @@ def lambda100_claim(table: pd.DataFrame, chosen: float = paper.CHOSEN_LAMBDA) ->
     the in-block change is a damped resample rather than a more local one."""
     quality, _ = metric_columns(table)
     label = LABELS[quality]
-    claim, source = paper.CLAIMS["table2_lambda100"], "Table 2, §4"
-    p0, pc = paper.TABLE2[0], paper.TABLE2[chosen]
+    claim, source = published.CLAIMS["table2_lambda100"], "Table 2, §4"
+    p0, pc = published.TABLE2[0], published.TABLE2[chosen]
     paper_cut, paper_cost = p0["distortion"] / pc["distortion"], pc["fid"] / p0["fid"]
     paper_text = (f"distortion {p0['distortion']} → {pc['distortion']} (÷{paper_cut:.1f}); "
                   f"FID {p0['fid']} → {pc['fid']} (×{paper_cost:.2f})")
@@ -406,12 +407,12 @@ def quality_spread(table: pd.DataFrame, max_lambda: float = 10.0) -> tuple[float
     return float(rows[quality].min()), float(rows[quality].max()), [float(v) for v in rows["lambda_d"]]
 
 
-def baseline_claim(table: pd.DataFrame, chosen: float = paper.CHOSEN_LAMBDA) -> Claim:
+def baseline_claim(table: pd.DataFrame, chosen: float = published.CHOSEN_LAMBDA) -> Claim:
     """λD = 100 vs the StyleGAN2 baseline: quality metric and PPL both lower beyond noise
     (`_clearly_lower`) → reproduced; one of the two → partly; neither → not reproduced."""
     quality, path_length = metric_columns(table)
-    claim, source = paper.CLAIMS["table2_vs_baseline"], "Table 2"
-    pb, pc = paper.TABLE2[None], paper.TABLE2[chosen]
+    claim, source = published.CLAIMS["table2_vs_baseline"], "Table 2"
+    pb, pc = published.TABLE2[None], published.TABLE2[chosen]
     paper_text = f"FID {pc['fid']} vs {pb['fid']}; PPL {pc['ppl']} vs {pb['ppl']}"
     base = table[table["model"] == "stylegan2"] if "model" in table.columns else table.iloc[:0]
     rc = _row(table, float(chosen))
@@ -435,10 +436,10 @@ def ppl_trend_claim(table: pd.DataFrame) -> Claim:
     noise (`_clearly_lower`); ≥ 3 values of λD are needed."""
     _, path_length = metric_columns(table)
     label = LABELS[path_length]
-    claim, source = paper.CLAIMS["table2_ppl"], "Table 2"
-    lams = paper.TABLE2_LAMBDAS
-    rho_paper = _spearman(lams, [paper.TABLE2[lam]["ppl"] for lam in lams])
-    paper_text = f"PPL {' → '.join(str(paper.TABLE2[lam]['ppl']) for lam in lams)} (ρ = {rho_paper:.2f})"
+    claim, source = published.CLAIMS["table2_ppl"], "Table 2"
+    lams = published.TABLE2_LAMBDAS
+    rho_paper = _spearman(lams, [published.TABLE2[lam]["ppl"] for lam in lams])
+    paper_text = f"PPL {' → '.join(str(published.TABLE2[lam]['ppl']) for lam in lams)} (ρ = {rho_paper:.2f})"
     rows = _ssn_rows(table).dropna(subset=[path_length])
     if len(rows) < 3:
         return _not_measured(claim, paper_text, f"needs ≥ 3 values of λD, got {len(rows)}", source)
@@ -457,7 +458,7 @@ def ppl_trend_claim(table: pd.DataFrame) -> Claim:
     reason = (f"ρ(λD, {label}) = {rho:.2f}, {label} {_fmt(first)} at λD {rows['lambda_d'].iloc[0]:g} → "
               f"{_fmt(last)} at λD {rows['lambda_d'].iloc[-1]:g} ({last / first - 1:+.0%}); rule: a fall of "
               f"more than 2 SE with ρ ≤ −{RHO_STRONG}, partly with ρ < 0 (the paper: ρ = {rho_paper:.2f}, "
-              f"{paper.TABLE2[lams[-1]]['ppl'] / paper.TABLE2[lams[0]]['ppl'] - 1:+.0%})")
+              f"{published.TABLE2[lams[-1]]['ppl'] / published.TABLE2[lams[0]]['ppl'] - 1:+.0%})")
     return Claim(claim, paper_text, ours, verdict, reason, source)
 
 
@@ -468,10 +469,10 @@ def tradeoff_claim(table: pd.DataFrame) -> Claim:
     one of the two → partly; neither → not reproduced (≥ 3 values of λD needed)."""
     quality, _ = metric_columns(table)
     label = LABELS[quality]
-    claim, source = paper.CLAIMS["figure5_tradeoff"], "Figure 5, Table 2"
-    lams = paper.TABLE2_LAMBDAS
-    rho_d_paper = _spearman(lams, [paper.TABLE2[lam]["distortion"] for lam in lams])
-    rho_q_paper = _spearman(lams, [paper.TABLE2[lam]["fid"] for lam in lams])
+    claim, source = published.CLAIMS["figure5_tradeoff"], "Figure 5, Table 2"
+    lams = published.TABLE2_LAMBDAS
+    rho_d_paper = _spearman(lams, [published.TABLE2[lam]["distortion"] for lam in lams])
+    rho_q_paper = _spearman(lams, [published.TABLE2[lam]["fid"] for lam in lams])
     paper_text = f"ρ(λD, distortion) = {rho_d_paper:.2f}, ρ(λD, FID) = {rho_q_paper:.2f}"
     rows = _ssn_rows(table).dropna(subset=[quality, "distortion"])
     if len(rows) < 3:
@@ -498,10 +499,10 @@ def large_lambda_claim(table: pd.DataFrame, lambdas: Sequence[float] = (1000.0, 
     reproduced. Each rise must exceed two combined standard errors (`_clearly_lower`)."""
     quality, _ = metric_columns(table)
     label = LABELS[quality]
-    claim, source = paper.CLAIMS["table2_large_lambda"], "Table 2"
-    p0 = paper.TABLE2[0]
-    paper_text = "; ".join(f"λD = {lam:g}: FID {paper.TABLE2[lam]['fid']} (×{paper.TABLE2[lam]['fid'] / p0['fid']:.1f})"
-                           for lam in lambdas if lam in paper.TABLE2)
+    claim, source = published.CLAIMS["table2_large_lambda"], "Table 2"
+    p0 = published.TABLE2[0]
+    paper_text = "; ".join(f"λD = {lam:g}: FID {fid} (×{fid / p0['fid']:.1f})"
+                           for lam in lambdas if lam in published.TABLE2 for fid in [published.TABLE2[lam]["fid"]])
     r0 = _row(table, 0.0)
     rows = [(lam, _row(table, float(lam))) for lam in lambdas]
     if r0 is None or any(r is None for _, r in rows):
@@ -544,9 +545,9 @@ def appendix_b_claim(table: pd.DataFrame, tolerance: float = APPENDIX_B_TOLERANC
     result); any does → not reproduced."""
     quality, _ = metric_columns(table)
     label = LABELS[quality]
-    claim, source = paper.CLAIMS["appendix_b"], "Appendix B.1"
-    paper_text = (f"γ+ = {paper.APPENDIX_B_GAMMA_PLUS:g}, γ− = {paper.APPENDIX_B_GAMMA_MINUS:g}, weights "
-                  f"{', '.join(str(w) for w in paper.APPENDIX_B_WEIGHTS)}: no quality gain at any distortion")
+    claim, source = published.CLAIMS["appendix_b"], "Appendix B.1"
+    paper_text = (f"γ+ = {published.APPENDIX_B_GAMMA_PLUS:g}, γ− = {published.APPENDIX_B_GAMMA_MINUS:g}, weights "
+                  f"{', '.join(str(w) for w in published.APPENDIX_B_WEIGHTS)}: no quality gain at any distortion")
     curve = table[table["regularizer"] == "lambda_d"].dropna(subset=[quality, "distortion"])
     eq15 = table[table["regularizer"] == "eq15"].dropna(subset=[quality, "distortion"])
     if curve.empty or eq15.empty:
