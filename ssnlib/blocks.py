@@ -76,6 +76,15 @@ class BlockGrid:
         ch, cw = self.cell_size
         return self.cell_mask(blocks).repeat_interleave(ch, 0).repeat_interleave(cw, 1)
 
+    def block_masks(self, blocks: torch.Tensor) -> torch.Tensor:
+        """Boolean (N, 1, H, W) masks of the image region of block `blocks[i]`, a row-major index
+        a = r·gw + c (one block per sample, as the regularizer and the block metrics draw them)."""
+        (_, gw), (h, w), (ch, cw) = self.grid, self.image_size, self.cell_size
+        rows = torch.arange(h, device=blocks.device) // ch
+        cols = torch.arange(w, device=blocks.device) // cw
+        owner = rows[:, None] * gw + cols[None, :]
+        return (owner == blocks[:, None, None])[:, None]
+
     def cells_of(self, pixel_mask: torch.Tensor) -> torch.Tensor:
         """Boolean (gh, gw) mask of the cells whose region overlaps a boolean (H, W) mask."""
         if tuple(pixel_mask.shape) != self.image_size:

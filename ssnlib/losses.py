@@ -116,19 +116,6 @@ class PathLengthRegularizer(nn.Module):
         return (lengths - pl_mean).square().mean(), lengths
 
 
-def _block_index_map(grid: BlockGrid, device: torch.device) -> torch.Tensor:
-    """(H, W) long map: the row-major block index a = r·gw + c that owns each pixel."""
-    (_, gw), (h, w), (ch, cw) = grid.grid, grid.image_size, grid.cell_size
-    rows = torch.arange(h, device=device) // ch
-    cols = torch.arange(w, device=device) // cw
-    return rows[:, None] * gw + cols[None, :]
-
-
-def block_pixel_masks(grid: BlockGrid, blocks: torch.Tensor) -> torch.Tensor:
-    """Boolean (N, 1, H, W) masks of the image region of block `blocks[i]` (row-major index)."""
-    return (_block_index_map(grid, blocks.device) == blocks[:, None, None])[:, None]
-
-
 def _check_grid_ws(G, ws: torch.Tensor) -> None:
     _check_ws(G, ws)
     if ws.ndim != 5 or tuple(ws.shape[3:]) != tuple(G.grid):
@@ -214,11 +201,44 @@ class LowDistortionPathLength(nn.Module):
         cell = a[:, None, None].expand(-1, ws.shape[2], 1)  # gather index into (N, w_dim, gh·gw)
         norms = []
         for block in (a, b):
-            y_block = y * block_pixel_masks(grid, block)
+            y_block = y * grid.block_masks(block)
             (grad,) = torch.autograd.grad((img * y_block).sum(), ws, create_graph=True, retain_graph=True)
             grad_a = grad.sum(1).flatten(2).gather(2, cell).squeeze(2)  # (N, w_dim): ∂g/∂w_a over all layers
             norms.append(grad_a.square().sum(1))
         return norms[0], norms[1]
+
+
+def single_block_resample(G, z: torch.Tensor, generator: torch.Generator | None = None,
+                          blocks: torch.Tensor | None = None, noise: list[torch.Tensor] | None = None,
+                          images: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The pair that eq. 2's regularizer and Table 2's block metrics compare: per sample one block a
+    (uniform over the grid unless `blocks`, row-major indices (N,), is given), z̃ = z with cell a
+    redrawn from the prior, the same noise inputs for both, x = G(z) and x̃ = G(z̃).
+
+    `images`: x already computed (reused; needs the `noise` it was made with). Draws, in order, from
+    `generator`: the blocks (unless given), z'_a (`resample_each`), the noise (unless given).
+    Returns (x, x̃, a, the (N, 1, H, W) masks of block a)."""
+    grid = BlockGrid.for_generator(G)
+    if z.ndim != 4 or tuple(z.shape[2:]) != grid.grid:
+        raise ValueError(f"z must be a latent grid (N, z_dim, {grid.grid[0]}, {grid.grid[1]}), got {tuple(z.shape)}")
+    if images is not None and noise is None:
+        raise ValueError("images were passed without the noise inputs they were generated with; pass noise=")
+    n = z.shape[0]
+    if blocks is None:
+        blocks = _randint(0, grid.n_blocks, n, generator, z.device)
+    elif blocks.shape != (n,) or not 0 <= int(blocks.min()) <= int(blocks.max()) < grid.n_blocks:
+        raise ValueError(f"blocks must be (N={n},) indices in [0, {grid.n_blocks}), got {blocks!r}")
+    z_resampled = resample_each(z, [grid.cell(int(i)) for i in blocks], generator)
+    if noise is None:
+        noise = G.make_noise(n, generator, device=z.device)
+    if images is None:
+        images = G(z, truncation_psi=truncation_psi, noise=noise)
+    expected = (n, images.shape[1], *grid.image_size)
+    if tuple(images.shape) != expected:
+        raise ValueError(f"images must have shape {expected}, got {tuple(images.shape)}")
+    resampled = G(z_resampled, truncation_psi=truncation_psi, noise=noise)
+    return images, resampled, blocks, grid.block_masks(blocks.to(images.device))
 
 
 def masked_mse(img: torch.Tensor, img_resampled: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -278,31 +298,12 @@ class DistortionRegularizer(nn.Module):
         uniform draw. Draws, in order, from `generator`: the blocks (unless given), z' (in
         `resample_each`), the noise inputs (only if `noise` is None: `G.make_noise`).
         """
-        grid = BlockGrid.for_generator(G)
-        if z.ndim != 4 or tuple(z.shape[2:]) != grid.grid:
-            raise ValueError(f"z must be a latent grid (N, z_dim, {grid.grid[0]}, {grid.grid[1]}), "
-                             f"got {tuple(z.shape)}")
-        if images is not None and noise is None:
-            raise ValueError("images were passed without the noise inputs they were generated with; pass noise=")
-        n = z.shape[0]
-        if blocks is None:
-            blocks = _randint(0, grid.n_blocks, n, generator, z.device)
-        elif blocks.shape != (n,) or not 0 <= int(blocks.min()) <= int(blocks.max()) < grid.n_blocks:
-            raise ValueError(f"blocks must be (N={n},) indices in [0, {grid.n_blocks}), got {blocks!r}")
-        z_resampled = resample_each(z, [grid.cell(int(i)) for i in blocks], generator)
-        if noise is None:
-            noise = G.make_noise(n, generator)
-        if images is None:
-            images = G(z, noise=noise)
-        expected = (n, images.shape[1], *grid.image_size)
-        if tuple(images.shape) != expected:
-            raise ValueError(f"images must have shape {expected}, got {tuple(images.shape)}")
-        resampled = G(z_resampled, noise=noise)
-        inside = block_pixel_masks(grid, blocks.to(images.device))
+        images, resampled, _, inside = single_block_resample(G, z, generator, blocks, noise, images)
         distances = self.distance(images, resampled, ~inside)
-        if distances.shape != (n,):
-            raise ValueError(f"distance must return one value per sample, shape ({n},); got {tuple(distances.shape)}")
-        r_d = distances.mean() * (grid.n_blocks - 1 if self.scale == "eq2" else 1)
+        if distances.shape != (z.shape[0],):
+            raise ValueError(f"distance must return one value per sample, shape ({z.shape[0]},); got "
+                             f"{tuple(distances.shape)}")
+        r_d = distances.mean() * (BlockGrid.for_generator(G).n_blocks - 1 if self.scale == "eq2" else 1)
         with torch.no_grad():
             in_block = masked_mse(images, resampled, inside).mean()
         return r_d, {"distortion": r_d.detach(), "in_block": in_block}

@@ -341,8 +341,8 @@ def test_fid_end_to_end_with_real_inception_architecture(offline, inception_weig
     seen = []  # what torch-fidelity's module receives and returns inside compute_fid
     ext.module.register_forward_hook(lambda module, inputs, output: seen.append((inputs[0], output[0])))
     gen = iter(fake.split(2))
-    fid = compute_fid(lambda b: next(gen), TensorDataset(real), n_gen=4, n_real=4, batch_size=2, extractor=ext,
-                      progress=False)
+    fid, _ = compute_fid(lambda b: next(gen), TensorDataset(real), n_gen=4, n_real=4, batch_size=2, extractor=ext,
+                         n_boot=0, progress=False)
     assert len(seen) == 4  # 2 real batches, then 2 generated ones
     inputs = torch.cat([x for x, _ in seen])
     assert inputs.dtype == torch.uint8  # inception-v3-compat takes [0, 255] uint8

@@ -15,7 +15,6 @@ from ssnlib.losses import (
     DistortionRegularizer,
     LowDistortionPathLength,
     PathLengthRegularizer,
-    block_pixel_masks,
     discriminator_loss,
     generator_loss,
     masked_mse,
@@ -64,7 +63,7 @@ def linear_generator(local: float = 1.0, coupling: float = 0.3, seed: int = 0) -
     g = seeded(seed)
     A = coupling * torch.randn(3 * R * R, L * D * gh * gw, generator=g, dtype=torch.float64)
     grid = BlockGrid((gh, gw), (R, R))
-    pixel_block = block_pixel_masks(grid, torch.arange(grid.n_blocks)).reshape(grid.n_blocks, -1)  # (n, R·R)
+    pixel_block = grid.block_masks(torch.arange(grid.n_blocks)).reshape(grid.n_blocks, -1)  # (n, R·R)
     rows = pixel_block[:, None, :].expand(-1, 3, -1).reshape(grid.n_blocks, -1)  # (n, 3·R·R)
     cols = torch.eye(gh * gw, dtype=torch.bool).expand(L * D, -1, -1).reshape(L * D * gh * gw, gh * gw).T
     A += local * (rows.T.double() @ cols.double()) * torch.randn(A.shape, generator=g, dtype=torch.float64)
@@ -83,7 +82,7 @@ class BlockLocalGenerator(nn.Module):
     def sample_z(self, n, generator=None):
         return torch.randn(n, self.z_dim, *self.grid, generator=generator)
 
-    def make_noise(self, n, generator=None):
+    def make_noise(self, n, generator=None, device=None):
         return [torch.randn(n, 1, self.resolution, self.resolution, generator=generator)]
 
     def mapping(self, z, update_w_avg=False):
@@ -99,7 +98,7 @@ class BlockLocalGenerator(nn.Module):
         img = img.reshape(n, 3, self.resolution, self.resolution)
         return img + self.strength * noise[0]
 
-    def forward(self, z, noise=None, noise_mode="const"):
+    def forward(self, z, truncation_psi=1.0, noise=None, noise_mode="const"):
         return self.synthesize(self.broadcast_ws(self.mapping(z)), noise)
 
 
@@ -209,9 +208,9 @@ def test_path_length_rejects_ws_without_grad_or_layers():
 # --- distortion regularizer (eq. 2) ------------------------------------------------------------
 
 
-def test_block_pixel_masks_cover_each_block_region():
+def test_block_masks_cover_each_block_region():
     grid = BlockGrid((2, 4), (8, 16))
-    masks = block_pixel_masks(grid, torch.arange(8))
+    masks = grid.block_masks(torch.arange(8))
     for a in range(8):
         expected = torch.zeros(8, 16, dtype=torch.bool)
         expected[grid.pixel_box(grid.cell(a))] = True
@@ -292,9 +291,9 @@ def test_distortion_has_gradients_through_both_images_on_every_parameter():
         else:
             assert grad.abs().max() > 0, name
     # The same gradients as differentiating both images by hand (a detached g(z̃) would differ).
-    z_tilde = torch.where(block_pixel_masks(BlockGrid(grid.grid, grid.grid), blocks),
+    z_tilde = torch.where(BlockGrid(grid.grid, grid.grid).block_masks(blocks),
                           torch.randn(z.shape, generator=seeded(3)), z)
-    by_hand = masked_mse(G(z, noise=noise), G(z_tilde, noise=noise), ~block_pixel_masks(grid, blocks)).mean()
+    by_hand = masked_mse(G(z, noise=noise), G(z_tilde, noise=noise), ~grid.block_masks(blocks)).mean()
     for grad, expected in zip(grads, torch.autograd.grad(by_hand, list(G.parameters()))):
         torch.testing.assert_close(grad, expected)
 
@@ -313,10 +312,10 @@ def test_distortion_is_deterministic_and_uses_a_custom_distance():
     assert r_d.item() == again.item()
     g = seeded(3)  # the documented draws: blocks, then z'
     blocks = torch.randint(0, 4, (4,), generator=g)
-    assert torch.equal(seen["outside"], ~block_pixel_masks(BlockGrid((2, 2), (8, 8)), blocks))
-    z_tilde = torch.where(block_pixel_masks(BlockGrid((2, 2), (2, 2)), blocks), torch.randn(z.shape, generator=g), z)
+    assert torch.equal(seen["outside"], ~BlockGrid((2, 2), (8, 8)).block_masks(blocks))
+    z_tilde = torch.where(BlockGrid((2, 2), (2, 2)).block_masks(blocks), torch.randn(z.shape, generator=g), z)
     noise = G.make_noise(4)  # strength 0: the noise does not matter here
-    assert r_d.item() == pytest.approx((G(z, noise) - G(z_tilde, noise)).abs().mean().item(), rel=1e-6)
+    assert r_d.item() == pytest.approx((G(z, noise=noise) - G(z_tilde, noise=noise)).abs().mean().item(), rel=1e-6)
     assert r_d.item() > 0 and DistortionRegularizer()(G, z, generator=seeded(3))[0].item() == 0
 
 
@@ -358,7 +357,7 @@ def test_low_distortion_pl_cross_terms_vanish_for_block_local_generator():
 def pair_jacobian(G, a, b):
     """J_{ba} = ∂g_b/∂w_a (3·P, w_dim) of the linear generator, summed over layers."""
     grid = BlockGrid.for_generator(G)
-    rows = block_pixel_masks(grid, torch.tensor([b]))[0].expand(3, -1, -1).flatten()
+    rows = grid.block_masks(torch.tensor([b]))[0].expand(3, -1, -1).flatten()
     cols = torch.zeros(G.num_ws, G.w_dim, grid.n_blocks, dtype=torch.bool)
     cols[:, :, a] = True
     return G.A[rows][:, cols.flatten()].reshape(-1, G.num_ws, G.w_dim).sum(1)
@@ -376,7 +375,7 @@ def test_low_distortion_pl_block_norms_match_the_linear_jacobian_for_every_pair(
     g = g.detach().reshape(n, n)  # g[a, b]
     for a in range(n):
         for b in range(n):
-            y_b = y[0][:, block_pixel_masks(grid, torch.tensor([b]))[0, 0]].flatten() / math.sqrt(P)
+            y_b = y[0][:, grid.block_masks(torch.tensor([b]))[0, 0]].flatten() / math.sqrt(P)
             assert g[a, b].item() == pytest.approx((pair_jacobian(G, a, b).T @ y_b).square().sum().item(), rel=1e-10)
     torch.testing.assert_close(g_a.detach().reshape(n, n), g.diagonal()[:, None].expand(n, n))
 
@@ -394,7 +393,7 @@ def test_low_distortion_pl_penalty_is_eq15_terms_for_its_draws():
     grid, terms = BlockGrid.for_generator(G), []
     for i in range(N):
         def q(block):
-            y_block = y[i][:, block_pixel_masks(grid, torch.tensor([block]))[0, 0]].flatten() / math.sqrt(P)
+            y_block = y[i][:, grid.block_masks(torch.tensor([block]))[0, 0]].flatten() / math.sqrt(P)
             return (pair_jacobian(G, int(a[i]), block).T @ y_block).square().sum()
         terms.append((q(int(a[i])) - gamma_plus) ** 2 + (n - 1) * (q(int(b[i])) - gamma_minus) ** 2)
     assert penalty.item() == pytest.approx(torch.stack(terms).mean().item(), rel=1e-10)

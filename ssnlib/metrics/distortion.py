@@ -12,21 +12,11 @@ Low distortion alone is trivial (change nothing); the in-block column keeps the 
 
 from __future__ import annotations
 
-import math
-
 import torch
 from tqdm.auto import tqdm
 
-from ..blocks import BlockGrid, resample_each
-
-
-def _mean_se(values: torch.Tensor) -> tuple[float, float]:
-    values = values.double()
-    n = values.numel()
-    if n == 0:
-        return math.nan, math.nan
-    se = values.std(unbiased=True).item() / math.sqrt(n) if n > 1 else math.nan
-    return values.mean().item(), se
+from ..losses import single_block_resample
+from .stats import mean_se
 
 
 @torch.no_grad()
@@ -46,22 +36,15 @@ def distortion(
         raise ValueError(f"{type(G).__name__} has no latent grid: distortion needs a block-structured latent (an SSN)")
     if n_samples < 2:
         raise ValueError(f"n_samples must be at least 2, got {n_samples}")
-    grid = BlockGrid(tuple(G.grid), (G.resolution, G.resolution))
-    pixel_masks = torch.stack([grid.pixel_mask([cell]) for cell in grid.cells()])  # (n_blocks, H, W)
     outside, inside, locality = [], [], []
     done = 0
     with tqdm(total=n_samples, desc="distortion", disable=not progress, leave=False) as bar:
         while done < n_samples:
             n = min(batch_size, n_samples - done)
             z = G.sample_z(n, generator, device=device)
-            draw_on = generator.device if generator else "cpu"
-            blocks = torch.randint(grid.n_blocks, (n,), generator=generator, device=draw_on)
-            z_resampled = resample_each(z, [grid.cell(int(a)) for a in blocks], generator)
-            noise = G.make_noise(n, generator, device=z.device)
-            x = G(z, truncation_psi=truncation_psi, noise=noise)
-            x_resampled = G(z_resampled, truncation_psi=truncation_psi, noise=noise)
+            x, x_resampled, _, block = single_block_resample(G, z, generator, truncation_psi=truncation_psi)
             change = (x_resampled - x).float().square().mean(1).cpu()  # (n, H, W), mean over RGB
-            mask = pixel_masks[blocks.cpu()]
+            mask = block[:, 0].cpu()
             energy_in = (change * mask).sum((1, 2))
             energy_all = change.sum((1, 2))
             outside.append((energy_all - energy_in) / (~mask).sum((1, 2)))
@@ -72,7 +55,7 @@ def distortion(
             bar.update(n)
     result = {}
     for name, values in (("distortion", outside), ("in_block", inside), ("locality", locality)):
-        result[name], result[f"{name}_se"] = _mean_se(torch.cat(values))
+        result[name], result[f"{name}_se"] = mean_se(torch.cat(values))
     result["n_samples"] = n_samples
     result["n_unchanged"] = n_samples - sum(v.numel() for v in locality)
     return result

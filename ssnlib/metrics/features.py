@@ -439,29 +439,13 @@ def compute_fid(
     extractor: ExtractorLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     cache_key: str | None = None,
-    progress: bool = True,
-) -> float:
-    """Fréchet distance between n_gen images of `generate_fn(batch_size)` and n_real dataset
-    images (all if None). The canonical Inception network by default — FID proper; with another
-    extractor the number is that network's FD (see `FeatureExtractor.metric_name`)."""
-    return compute_fid_with_se(generate_fn, dataset, n_gen, n_real, batch_size, extractor, cache_dir, cache_key,
-                               n_boot=0, progress=progress)[0]
-
-
-def compute_fid_with_se(
-    generate_fn: Callable[[int], torch.Tensor],
-    dataset: Dataset,
-    n_gen: int,
-    n_real: int | None = None,
-    batch_size: int = 64,
-    extractor: ExtractorLike | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    cache_key: str | None = None,
     n_boot: int = 20,
     progress: bool = True,
 ) -> tuple[float, float]:
-    """`compute_fid` and its bootstrap standard error over the generated images
-    (`fid_bootstrap_se`; NaN when `n_boot` = 0)."""
+    """(FD, its bootstrap standard error): the Fréchet distance between n_gen images of
+    `generate_fn(batch_size)` and n_real dataset images (all if None), and its SE over the generated
+    images (`fid_bootstrap_se`; NaN when `n_boot` = 0). The canonical Inception network by default
+    — FID proper; with another extractor the number is that network's FD (`metric_name`)."""
     extractor = inception_feature_extractor() if extractor is None else as_feature_extractor(extractor)
     real = dataset_feature_stats(dataset, extractor, n_real, batch_size, cache_dir, cache_key, progress=progress)
     fake = compute_feature_stats(generate_fn, extractor, n_gen, batch_size, keep_features=n_boot > 0,

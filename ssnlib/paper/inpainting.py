@@ -26,6 +26,8 @@ import scipy.sparse.linalg
 import torch
 from tqdm.auto import trange
 
+from ..metrics.stats import mean_se
+
 logger = logging.getLogger(__name__)
 
 
@@ -201,15 +203,6 @@ def latent_inpaint(
 # ------------------------------------------------------------------ Figure 8 in numbers
 
 
-def _mean_se(per_image: np.ndarray) -> tuple[float, float]:
-    """Mean and standard error over images (NaN images, e.g. nothing to compare, left out)."""
-    values = per_image[~np.isnan(per_image)]
-    if values.size == 0:
-        return float("nan"), float("nan")
-    se = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else float("nan")
-    return float(values.mean()), float(se)
-
-
 @torch.no_grad()
 def consistency_comparison(originals: torch.Tensor, edits: dict[str, torch.Tensor], masks: torch.Tensor,
                            net=None) -> pd.DataFrame:
@@ -248,6 +241,6 @@ def consistency_comparison(originals: torch.Tensor, edits: dict[str, torch.Tenso
         per_image["other_eye_change"] = torch.where(eye_pixels > 0, eye_change, torch.nan).mean(1).numpy()
         row = {"method": name, "n_images": n, "edits_per_image": k}
         for key, values in per_image.items():
-            row[key], row[f"{key}_se"] = _mean_se(values)
+            row[key], row[f"{key}_se"] = mean_se(values)
         rows.append(row)
     return pd.DataFrame(rows)
