@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Unit tests, then every notebook under nbval at the `ci` preset.
+# Lint (ruff: pyflakes, pycodestyle, import order), unit tests, then every notebook under nbval at
+# the `ci` preset.
 test: venv
+	$(PY) -m ruff check .
 	OMP_NUM_THREADS=1 SSNLIB_PRESET=ci $(PY) -m pytest tests notebooks --nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 # Run every notebook with papermill: executed copies in results/$(PRESET)/, tables in

@@ -15,7 +15,7 @@ from torch import nn
 from .ops import bias_leaky_relu, blur, setup_filter, window_sums
 
 DEMOD_EPS = 1e-8
-BORDER_MODES = ("paper", "interior")
+BORDER_MODES = ("interior", "zero_padded")
 NOISE_MODES = ("const", "random", "none")
 
 
@@ -190,7 +190,7 @@ def expected_sigma_sq(weight: torch.Tensor, style_map: torch.Tensor, border: str
     """σ_E² of eq. 14: (1/HW) Σ_ij (w² ∗ s²)_{c',ij}, shape (N, C_out), without a second conv.
 
     Σ_ij (w² ∗ s²)_{c',ij} = Σ_{c,u,v} w²_{c'cuv} · S_{ncuv}, where S_{ncuv} sums s² over the H×W
-    window that kernel tap (u, v) reads. `border="paper"` takes eq. 14 literally (zero padding
+    window that kernel tap (u, v) reads. `border="zero_padded"` takes eq. 14 literally (zero padding
     shrinks the border windows); `border="interior"` counts every window as full (S = Σ_ij s²),
     which equals StyleGAN2's eq. 9 when the style is spatially constant. `size` (H, W) is the
     feature size when the style map is a coarser block-constant map (default: the map's own size).
@@ -227,7 +227,7 @@ class SpatiallyModulatedConv2d(nn.Module):
         kernel_size: int,
         up: int = 1,
         demodulate: bool = True,
-        border: str = "paper",
+        border: str = "interior",
     ):
         super().__init__()
         _check_modulation_args(kernel_size, up)

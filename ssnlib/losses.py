@@ -254,7 +254,7 @@ EQ15_SCALES = ("mean_a", "eq15")
 
 
 class DistortionRegularizer(nn.Module):
-    """Distortion regularizer R_D (eq. 2, §3.3; DESIGN §3), one extra generator pass per sample.
+    """Distortion regularizer R_D (eq. 2, §3.3), one extra generator pass per sample.
 
     Per sample: block a uniform, z̃ = z with cell a redrawn (z̃_a = z'_a, z̃_b = z_b — eq. 2's
     intent; §3's text has it reversed, see `ssnlib.blocks`), the *same* noise inputs for g(z)
@@ -266,7 +266,7 @@ class DistortionRegularizer(nn.Module):
     bool) → (N,), e.g. a feature-space distance (§6). The loss term is λD·R_D (paper λD = 100 on
     its scale, Figure 5); evaluated lazily every k steps, add k·λD·R_D.
 
-    `scale` says which of eq. 2's sums R_D keeps (DESIGN §3, "mind the scale"):
+    `scale` says which of eq. 2's sums R_D keeps (the weight λD means something else under each):
     - "per_pixel": the mean over the pixels outside a; E[R_D] = eq. 2 / (n(n − 1)) with D the
       per-block mean squared change.
     - "eq2": Σ_{b≠a} of the per-block mean squared change for the one a drawn per sample —

@@ -31,7 +31,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import losses
+from . import layers, losses
 from .data import open_dataset
 from .data.images import ImageDataset
 from .data.procedural import ProceduralDataset
@@ -739,7 +739,8 @@ FIELD_HELP = {
     "channel_max": "the most channels of any block",
     "conditioning": "how the w grid reaches the synthesis layers: spatially modulated convs or SPADE (Figure 4)",
     "spade_hidden": "width of SPADE's shared conv (only with --conditioning spade)",
-    "border": "eq. 14 normalizer at the border: 'interior' (equals StyleGAN2 under a constant style) or 'paper'",
+    "border": "eq. 14 normalizer at the border: 'interior' (equals StyleGAN2 under a constant style) or "
+              "'zero_padded' (eq. 14 literally)",
     "refine": "learned residual 3×3 conv on each layer's w grid (zero-initialised)",
     "mbstd_group": "minibatch standard deviation group size",
     "transfer": "StyleGAN2 checkpoint (.pt / .pkl) to start from (§3.4)",
@@ -769,7 +770,7 @@ FIELD_HELP = {
     "compile": "torch.compile the discriminator of G's main phase (D's main phase scores its pair eagerly)",
     "workers": "data loader worker processes",
 }
-FIELD_CHOICES = {"model": ("ssn", "stylegan2"), "conditioning": ("smc", "spade"), "border": ("interior", "paper"),
+FIELD_CHOICES = {"model": ("ssn", "stylegan2"), "conditioning": ("smc", "spade"), "border": layers.BORDER_MODES,
                  "pl_kind": ("plain", "low_distortion"), "amp": AMP_MODES,
                  "lambda_d_scale": losses.DISTORTION_SCALES, "eq15_scale": losses.EQ15_SCALES}
 

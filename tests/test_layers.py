@@ -40,7 +40,7 @@ def naive_smc(layer, x, s):
         y = reference_upsample_conv(x * s, w)
     if not layer.demodulate:
         return y
-    if layer.border == "paper":
+    if layer.border == "zero_padded":
         sigma_sq = F.conv2d(s.square(), w.square(), padding=k // 2).mean((2, 3))
     else:
         sigma_sq = torch.einsum("oc,nc->no", w.square().sum((2, 3)), s.square().mean((2, 3)))
@@ -67,7 +67,7 @@ def test_window_sums_of_an_implicitly_upsampled_sequence(k, repeat):
 
 
 @pytest.mark.parametrize("up", [1, 2])
-@pytest.mark.parametrize("border", ["paper", "interior"])
+@pytest.mark.parametrize("border", ["zero_padded", "interior"])
 @pytest.mark.parametrize("kernel_size", [1, 3])
 @pytest.mark.parametrize("grid", [(1, 1), (2, 2), (4, 2), (8, 8)])
 def test_coarse_style_map_equals_its_nearest_upsampling(up, border, kernel_size, grid):
@@ -87,7 +87,7 @@ def test_style_map_must_divide_the_features():
 
 @pytest.mark.parametrize("up", [1, 2])
 @pytest.mark.parametrize("shape", [(2, 5, 4, 4), (1, 3, 8, 8), (3, 4, 6, 10), (2, 6, 16, 5)])
-@pytest.mark.parametrize("border", ["paper", "interior"])
+@pytest.mark.parametrize("border", ["zero_padded", "interior"])
 def test_smc_matches_naive_eq14_float64(up, shape, border):
     n, c, h, w = shape
     layer = SpatiallyModulatedConv2d(c, 7, 3, up=up, border=border).double()
@@ -131,16 +131,16 @@ def test_paper_border_differs_from_stylegan2_at_4x4():
     """Eq. 14 read literally lowers σ_E near zero-padded borders; at 4×4 a 3×3 kernel loses
     (1 − (3·4−2)²/(3·4)²) ≈ 31% of the window sums, so the outputs grow by about 1/√0.69."""
     torch.manual_seed(2)
-    smc = SpatiallyModulatedConv2d(8, 8, 3, border="paper")
+    smc = SpatiallyModulatedConv2d(8, 8, 3, border="zero_padded")
     s = torch.ones(1, 8, 4, 4)
-    sigma_paper = expected_sigma_sq(smc.weight, s, "paper")
+    sigma_paper = expected_sigma_sq(smc.weight, s, "zero_padded")
     sigma_interior = expected_sigma_sq(smc.weight, s, "interior")
     # Every tap of a 3×3 kernel on a 4×4 map reads 4·4, 3·4 or 3·3 valid pixels: the ratio is
     # a weighted mean of 1, 0.75 and 0.5625 — strictly below 1 and above 0.5625.
     ratio = sigma_paper / sigma_interior
     assert ((ratio < 0.99) & (ratio > 0.5625)).all()
     uniform_w = torch.ones(1, 1, 3, 3)
-    ratio_uniform = expected_sigma_sq(uniform_w, torch.ones(1, 1, 4, 4), "paper") / 9
+    ratio_uniform = expected_sigma_sq(uniform_w, torch.ones(1, 1, 4, 4), "zero_padded") / 9
     assert ratio_uniform.item() == pytest.approx((4 + 3 + 3) ** 2 / (3 * 4) ** 2 * 1.0)
 
 
@@ -155,7 +155,7 @@ def test_smc_rejects_mismatched_style_map():
 def test_demodulated_output_has_unit_variance_for_unit_inputs():
     """The point of σ_E (eq. 10–14): with i.i.d. unit-variance inputs the output variance ≈ 1."""
     torch.manual_seed(3)
-    smc = SpatiallyModulatedConv2d(64, 32, 3, border="paper")
+    smc = SpatiallyModulatedConv2d(64, 32, 3, border="zero_padded")
     x = torch.randn(16, 64, 16, 16)
     s = torch.rand(16, 64, 16, 16) * 2 + 0.1
     out = smc(x, s)

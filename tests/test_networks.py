@@ -60,7 +60,7 @@ def test_transfer_copies_every_tensor_and_truncation_agrees():
 def test_paper_border_transfer_is_not_exact():
     """The reason `interior` is the default: eq. 14 literally changes a transferred model's image."""
     sg2 = StyleGAN2Generator(32, **SMALL)
-    paper = SSNGenerator.from_stylegan2(sg2, grid=(4, 4), border="paper")
+    paper = SSNGenerator.from_stylegan2(sg2, grid=(4, 4), border="zero_padded")
     z = sg2.sample_z(2, seeded(4))
     with torch.no_grad():
         diff = (paper(constant_grid(z, (4, 4))) - sg2(z)).abs().mean()

@@ -18,12 +18,11 @@ from ssnlib.metrics.procnet import (
     PART_NAMES,
     ProcNet,
     default_weights_path,
-    evaluate_procnet,
     load_procnet,
     proc_perceptual_distance,
     shipped_procnet,
-    train_procnet,
 )
+from ssnlib.train_procnet import evaluate_procnet, train_procnet
 
 N = 200
 # held-out accuracy of the shipped weights minus a margin; measured on 1000 images per dataset

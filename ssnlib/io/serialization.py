@@ -1,4 +1,4 @@
-"""Safe, atomic tensor files: safetensors for tensors, JSON metadata for configs (DESIGN §7).
+"""Safe, atomic tensor files: safetensors for tensors, JSON metadata for configs.
 
 Loading never executes code from a file; writing goes to a temporary file in the same folder and
 is renamed into place, so an interrupted write never leaves a truncated checkpoint behind.

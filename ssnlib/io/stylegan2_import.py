@@ -7,7 +7,7 @@ Two foreign formats become ssnlib's `StyleGAN2Generator` / `Discriminator`:
 - NVlabs stylegan2-ada-pytorch / stylegan3 ``.pkl``: a pickle of ``{"G", "D", "G_ema", ...}`` whose networks
   are ``torch_utils.persistence`` objects (metadata with ``module_src`` source code and the module's state).
 
-Safety (DESIGN §7): torch files go through torch's weights-only unpickler, with `argparse.Namespace` (the
+Safety: torch files go through torch's weights-only unpickler, with `argparse.Namespace` (the
 ``args`` of rosinality's train.py, a plain attribute bag) added to its allowlist — torch keeps maintaining
 that unpickler and it reads both the zip and the legacy torch.save formats. Plain pickles go through
 `_RestrictedUnpickler`, which rebuilds tensors and containers only and turns each persistent object into its

@@ -157,30 +157,3 @@ def droplet_statistics(
         })
     log.info("droplet statistics over %d samples, %d layers", n, len(rows))
     return pd.DataFrame(rows)
-
-
-def droplet_figure(images: dict[str, torch.Tensor], maps: dict[str, torch.Tensor], layer: str, ncol: int = 4):
-    """Figure 4 as a matplotlib figure: per model (dict key), a row of samples and below it the
-    same samples' magnitude maps at `layer`, each map on its own colour scale (bright = large)."""
-    import matplotlib.pyplot as plt
-
-    from ..viz import to_uint8
-
-    if images.keys() != maps.keys():
-        raise ValueError(f"images and maps must name the same models, got {list(images)} and {list(maps)}")
-    ncol = min(ncol, *(len(x) for x in images.values()))
-    fig, axes = plt.subplots(2 * len(images), ncol, figsize=(1.6 * ncol, 3.4 * len(images)), squeeze=False)
-    for row, name in enumerate(images):
-        pixels = to_uint8(images[name][:ncol])
-        for col in range(ncol):
-            axes[2 * row, col].imshow(pixels[col])
-            axes[2 * row + 1, col].imshow(maps[name][col].numpy(), cmap="magma")
-            ratio = peak_to_median(maps[name][col: col + 1]).item()
-            axes[2 * row + 1, col].set_title(f"peak/median {ratio:.1f}", fontsize=7)
-        axes[2 * row, 0].set_ylabel(name, fontsize=8)
-        axes[2 * row + 1, 0].set_ylabel(f"‖h‖ {layer}", fontsize=8)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    return fig

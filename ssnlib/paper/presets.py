@@ -1,4 +1,4 @@
-"""The four scales everything runs at (DESIGN §4): `ci`, `cpu` (default), `gpu`, `paper`.
+"""The four scales everything runs at: `ci`, `cpu` (default), `gpu`, `paper`.
 
 A preset is a set of overrides for `ssnlib.train.TrainConfig` (model, data, schedule) plus the
 sample counts the evaluation and the notebooks use.
