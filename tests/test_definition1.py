@@ -1,7 +1,7 @@
 """Definition 1 (§2) on a generator, with numbers: `sweep` redraws exactly the cells it should, in
 a random order per chain; `definition1_sets` reproduces the notebook's original table for a seed,
 gives the exact correlations of a generator whose image *is* its latent grid, and
-`definition1_claims` applies the notebook's rules."""
+`verdicts.definition1_claims` applies the notebook's rules."""
 
 import numpy as np
 import pandas as pd
@@ -15,13 +15,12 @@ from ssnlib.metrics import compute_feature_stats, fid_from_stats
 from ssnlib.paper.definition1 import (
     COLUMNS,
     block_grid,
-    definition1_claims,
     definition1_sets,
-    floor_interval,
     pixel_corr,
     set_specs,
     sweep,
 )
+from ssnlib.paper.verdicts import definition1_claims, floor_interval
 
 SMALL = dict(z_dim=8, w_dim=8, channel_base=64, channel_max=8, mapping_layers=2)
 

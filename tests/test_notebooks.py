@@ -101,3 +101,45 @@ def test_papermill_sees_every_typed_parameter(path):
     declared = [node.target.id for node in ast.parse(cell.source).body if isinstance(node, ast.AnnAssign)]
     inferred = [p.name for p in PythonTranslator.inspect(cell)]
     assert inferred == declared, f"{path.name}: papermill infers {inferred}, the cell declares {declared}"
+
+
+VERDICT_WORDS = {"reproduced", "partly", "not reproduced", "not measured"}
+
+
+def code_cells(path: Path) -> list[tuple[int, ast.Module]]:
+    """(cell index, parsed source) of every code cell, IPython magics (% and ! lines) blanked."""
+    cells = []
+    for i, cell in enumerate(read(path).cells):
+        if cell.cell_type == "code":
+            lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in cell.source.splitlines()]
+            cells.append((i, ast.parse("\n".join(lines))))
+    return cells
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_hold_calls_not_logic(path):
+    """No function or class definitions, no branching on the preset's name, and no verdict written
+    by hand: the rules live in ssnlib.paper.verdicts and the per-preset knobs in ssnlib.paper.presets."""
+    problems = []
+    for i, tree in code_cells(path):
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                problems.append(f"cell {i}: defines {getattr(node, 'name', 'a lambda')}")
+            elif isinstance(node, ast.Compare) and any(isinstance(x, ast.Name) and x.id == "preset"
+                                                       for x in [node.left, *node.comparators]):
+                problems.append(f"cell {i}: compares the preset's name (line {node.lineno})")
+            elif isinstance(node, ast.Constant) and node.value in VERDICT_WORDS:
+                problems.append(f"cell {i}: writes the verdict {node.value!r} by hand (line {node.lineno})")
+    assert not problems, f"{path.name}: " + "; ".join(problems)
+
+
+def test_the_logic_check_catches_what_it_forbids(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        '%matplotlib inline\nif preset == "ci":\n    verdict = "partly"\nf = lambda x: x\ndef g():\n    pass')])
+    path = tmp_path / "00_probe.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(AssertionError) as failure:
+        test_notebooks_hold_calls_not_logic(path)
+    message = str(failure.value)
+    assert "compares the preset's name" in message and "'partly'" in message
+    assert "defines a lambda" in message and "defines g" in message

@@ -9,7 +9,7 @@ import pytest
 
 matplotlib.use("Agg")
 
-from ssnlib.paper import plots, published, tables  # noqa: E402
+from ssnlib.paper import plots, published, tables, verdicts  # noqa: E402
 from ssnlib.paper.presets import get_preset  # noqa: E402
 from ssnlib.paper.zoo import ModelZoo  # noqa: E402
 
@@ -88,7 +88,7 @@ def test_table1_columns_and_resampling(zoo):
     # ci: StyleGAN2 0.2 kimg; the SSN is transferred from it and trained 0.1 more; from scratch 0.2
     assert list(t1["fd_proc"]) == [14.0, 10.0, 16.0, 100.0]
     assert list(t1["train_kimg"]) == pytest.approx([0.2, 0.3, 0.2, 0.0])
-    claim = tables.table1_claim(t1)
+    claim = verdicts.table1_claim(t1)
     assert "FD-proc 10 vs 14 (×0.71), SSN from scratch 16 (×1.14), untrained 100" in claim.ours
 
 
@@ -98,7 +98,7 @@ def test_proxy_columns_are_never_named_fid_or_ppl(zoo):
     assert {"fd_proc", "ppl_proc", "paper_fid", "paper_ppl"} <= set(t2.columns)
     canonical = tables.table2(zoo, [0, 100], SETTINGS, metrics=("fid", "ppl"))
     assert {"fid", "ppl"} <= set(canonical.columns) and "fd_proc" not in canonical.columns
-    assert tables.default_metrics("paper") == ("fid", "ppl") and tables.default_metrics("ci") == ("fd_proc", "ppl_proc")
+    assert get_preset("paper").metrics == ("fid", "ppl") and get_preset("ci").metrics == ("fd_proc", "ppl_proc")
     with pytest.raises(ValueError, match="quality, path length"):
         tables.table2(zoo, [0], SETTINGS, metrics=("ppl", "fid"))
 
@@ -136,23 +136,23 @@ def t2_table(rows, baseline=(14.0, 12.0)):
 
 
 def test_lambda100_rule():
-    meets = tables.lambda100_claim(t2_table([(0, 10.0, 9, 0.03), (100, 14.0, 5, 0.005)]))  # ÷6 at ×1.4
+    meets = verdicts.lambda100_claim(t2_table([(0, 10.0, 9, 0.03), (100, 14.0, 5, 0.005)]))  # ÷6 at ×1.4
     assert meets.verdict == "reproduced" and "÷6" in meets.reason and "×1.40" in meets.reason
-    weaker = tables.lambda100_claim(t2_table([(0, 10.0, 9, 0.03), (100, 25.0, 5, 0.01)]))  # ÷3 at ×2.5
+    weaker = verdicts.lambda100_claim(t2_table([(0, 10.0, 9, 0.03), (100, 25.0, 5, 0.01)]))  # ÷3 at ×2.5
     assert weaker.verdict == "partly"
-    fails = tables.lambda100_claim(t2_table([(0, 10.0, 9, 0.03), (100, 40.0, 5, 0.005)]))  # ÷6 at ×4
+    fails = verdicts.lambda100_claim(t2_table([(0, 10.0, 9, 0.03), (100, 40.0, 5, 0.005)]))  # ÷6 at ×4
     assert fails.verdict == "not reproduced" and "×4.00" in fails.reason
     noisy = t2_table([(0, 10.0, 9, 0.03), (100, 11.0, 5, 0.003)])
     noisy.loc[noisy.lambda_d == 0, "distortion_se"] = 0.02  # a ÷10 cut inside two standard errors
-    assert tables.lambda100_claim(noisy).verdict == "not reproduced"
-    assert tables.lambda100_claim(t2_table([(0, 10.0, 9, 0.03)])).verdict == "not measured"
+    assert verdicts.lambda100_claim(noisy).verdict == "not reproduced"
+    assert verdicts.lambda100_claim(t2_table([(0, 10.0, 9, 0.03)])).verdict == "not measured"
     assert "span" not in meets.reason  # one run at λD ≤ 10: no spread to quote
 
 
 def test_lambda100_claim_quotes_the_spread_of_the_small_lambda_runs():
     table = t2_table([(0, 10.0, 9, 0.03), (1, 14.5, 9, 0.03), (10, 10.5, 8, 0.02), (100, 14.0, 5, 0.005)])
-    assert tables.quality_spread(table) == (10.0, 14.5, [0.0, 1.0, 10.0])
-    claim = tables.lambda100_claim(table)
+    assert verdicts.quality_spread(table) == (10.0, 14.5, [0.0, 1.0, 10.0])
+    claim = verdicts.lambda100_claim(table)
     assert claim.verdict == "reproduced"  # the spread is context, not a change of rule
     assert "λD ∈ {0, 1, 10} span FD-proc 10–14.5 (×1.45)" in claim.reason
 
@@ -160,19 +160,19 @@ def test_lambda100_claim_quotes_the_spread_of_the_small_lambda_runs():
 def test_baseline_ppl_and_tradeoff_rules():
     paper_like = t2_table([(lam, r["fid"], r["ppl"], r["distortion"])
                            for lam, r in published.TABLE2.items() if lam is not None], baseline=(19.76, 137))
-    claims = {c.claim: c for c in tables.table2_claims(paper_like)}
+    claims = {c.claim: c for c in verdicts.table2_claims(paper_like)}
     assert all(c.verdict == "reproduced" for c in claims.values()), claims  # the paper's own numbers pass
     assert "ρ(λD, PPL-proc) = -0.94" in claims[published.CLAIMS["table2_ppl"]].reason
     tiny_fall = t2_table([(0, 10.0, 5.0, 0.03), (10, 11.0, 4.95, 0.02), (100, 12.0, 4.9, 0.01)])
-    assert tables.ppl_trend_claim(tiny_fall).verdict == "not reproduced"  # ρ = −1 but a 2 % fall: noise
+    assert verdicts.ppl_trend_claim(tiny_fall).verdict == "not reproduced"  # ρ = −1 but a 2 % fall: noise
     rising = t2_table([(0, 10.0, 5, 0.03), (10, 11.0, 6, 0.02), (100, 12.0, 7, 0.01)], baseline=(12.4, 7.2))
-    assert tables.ppl_trend_claim(rising).verdict == "not reproduced"
-    assert tables.baseline_claim(rising).verdict == "not reproduced"  # both only 3 % lower: within the margin
-    assert tables.baseline_claim(t2_table([(100, 10.0, 5, 0.01)], baseline=(11.5, 4))).verdict == "partly"
-    assert tables.tradeoff_claim(rising).verdict == "reproduced"  # distortion ÷3, FD-proc +20 %
+    assert verdicts.ppl_trend_claim(rising).verdict == "not reproduced"
+    assert verdicts.baseline_claim(rising).verdict == "not reproduced"  # both only 3 % lower: within the margin
+    assert verdicts.baseline_claim(t2_table([(100, 10.0, 5, 0.01)], baseline=(11.5, 4))).verdict == "partly"
+    assert verdicts.tradeoff_claim(rising).verdict == "reproduced"  # distortion ÷3, FD-proc +20 %
     flat_quality = t2_table([(0, 10.0, 5, 0.03), (10, 9.0, 4, 0.02), (100, 9.5, 3, 0.01)])
-    assert tables.tradeoff_claim(flat_quality).verdict == "partly"  # distortion falls, quality does not worsen
-    assert tables.tradeoff_claim(t2_table([(0, 10.0, 5, 0.03), (100, 12.0, 3, 0.01)])).verdict == "not measured"
+    assert verdicts.tradeoff_claim(flat_quality).verdict == "partly"  # distortion falls, quality does not worsen
+    assert verdicts.tradeoff_claim(t2_table([(0, 10.0, 5, 0.03), (100, 12.0, 3, 0.01)])).verdict == "not measured"
 
 
 def test_lambda_choice_follows_the_papers_reasoning():
@@ -181,10 +181,10 @@ def test_lambda_choice_follows_the_papers_reasoning():
     rel = tables.relative_to_unregularized(paper_like)
     assert rel["distortion_cut"].tolist() == pytest.approx(rel["paper_distortion_cut"].tolist())
     assert rel.set_index("lambda_d").loc[100.0, "quality_cost"] == pytest.approx(15.24 / 12.24)
-    assert tables.choose_lambda(paper_like) == 100.0  # the paper's own numbers give the paper's choice
-    assert tables.choose_lambda(paper_like, min_cut=1.5, max_cost=1.1) == 10.0
-    assert tables.choose_lambda(paper_like, min_cut=10) is None  # no λD within ×1.5 FID cuts ÷10
-    assert tables.choose_lambda(t2_table([(0, 10.0, 5, 0.03), (100, 20.0, 4, 0.01)])) is None
+    assert verdicts.choose_lambda(paper_like) == 100.0  # the paper's own numbers give the paper's choice
+    assert verdicts.choose_lambda(paper_like, min_cut=1.5, max_cost=1.1) == 10.0
+    assert verdicts.choose_lambda(paper_like, min_cut=10) is None  # no λD within ×1.5 FID cuts ÷10
+    assert verdicts.choose_lambda(t2_table([(0, 10.0, 5, 0.03), (100, 20.0, 4, 0.01)])) is None
 
 
 def test_table1_rule():
@@ -196,11 +196,11 @@ def test_table1_rule():
                       "resampling": ssn_mark}]
         return pd.DataFrame(rows)
 
-    assert tables.table1_claim(t1(0.9, 1.4)).verdict == "reproduced"
-    assert tables.table1_claim(t1(0.9, 2.5)).verdict == "partly"
-    fails = tables.table1_claim(t1(3.5, 1.0))
+    assert verdicts.table1_claim(t1(0.9, 1.4)).verdict == "reproduced"
+    assert verdicts.table1_claim(t1(0.9, 2.5)).verdict == "partly"
+    fails = verdicts.table1_claim(t1(3.5, 1.0))
     assert fails.verdict == "not reproduced" and "×3.50" in fails.reason and "FD-proc" in fails.ours
-    assert tables.table1_claim(t1(1.0, 1.0, ssn_mark="✗")).verdict == "not reproduced"
+    assert verdicts.table1_claim(t1(1.0, 1.0, ssn_mark="✗")).verdict == "not reproduced"
 
 
 def test_table1_counts_only_datasets_whose_models_learned():
@@ -213,11 +213,11 @@ def test_table1_counts_only_datasets_whose_models_learned():
                      {"dataset": dataset, "model": "untrained", "fd_proc": q0, "ppl_proc": 1.0, "resampling": "—"}]
         return pd.DataFrame(rows)
 
-    assert tables.table1_claim(t1(1000.0, 1000.0)).verdict == "reproduced"  # ×1.3, both ≤ ½ of untrained
-    capped = tables.table1_claim(t1(1000.0, 410.0))  # churches: 390 > ½ · 410
+    assert verdicts.table1_claim(t1(1000.0, 1000.0)).verdict == "reproduced"  # ×1.3, both ≤ ½ of untrained
+    capped = verdicts.table1_claim(t1(1000.0, 410.0))  # churches: 390 > ½ · 410
     assert capped.verdict == "partly" and "churches not counted" in capped.reason
     assert "untrained 410 — not trained far enough to compare" in capped.ours
-    none = tables.table1_claim(t1(700.0, 410.0))
+    none = verdicts.table1_claim(t1(700.0, 410.0))
     assert none.verdict == "not measured" and "faces, churches" in none.reason
 
 
@@ -231,16 +231,16 @@ def test_appendix_b_rule():
         return pd.DataFrame(rows)
 
     # distortion 0.01: the curve's best at ≤ 0.01 is λD 100's 15; 14 is within 10 %, 12 beats it
-    assert tables.frontier_quality(tb([]), "fd_proc", 0.01) == 15.0
-    assert tables.frontier_quality(tb([]), "fd_proc", 0.00001) == 100.0  # below the curve: its lowest-distortion model
-    assert tables.appendix_b_claim(tb([(2, 14.0, 0.01), (20, 200.0, 0.00001)])).verdict == "reproduced"
-    beaten = tables.appendix_b_claim(tb([(2, 12.0, 0.01)]))
+    assert verdicts.frontier_quality(tb([]), "fd_proc", 0.01) == 15.0
+    assert verdicts.frontier_quality(tb([]), "fd_proc", 0.00001) == 100.0  # below the curve: its lowest-distortion one
+    assert verdicts.appendix_b_claim(tb([(2, 14.0, 0.01), (20, 200.0, 0.00001)])).verdict == "reproduced"
+    beaten = verdicts.appendix_b_claim(tb([(2, 12.0, 0.01)]))
     assert beaten.verdict == "not reproduced" and "weight(s) 2" in beaten.reason and "+20%" in beaten.reason
-    assert tables.appendix_b_claim(tb([])).verdict == "not measured"
+    assert verdicts.appendix_b_claim(tb([])).verdict == "not measured"
     assert "span" not in beaten.reason  # one λD ≤ 10 run: no spread to quote
     second_run = {"regularizer": "lambda_d", "weight": 1, "fd_proc": 13.0, "ppl_proc": 1.0, "distortion": 0.03,
                   "distortion_se": 0.0, "in_block": 0.5}
-    noisy = tables.appendix_b_claim(pd.concat([tb([(2, 12.0, 0.01)]), pd.DataFrame([second_run])]))
+    noisy = verdicts.appendix_b_claim(pd.concat([tb([(2, 12.0, 0.01)]), pd.DataFrame([second_run])]))
     assert noisy.verdict == "not reproduced" and "λD ∈ {0, 1} span FD-proc 10–13 (×1.30)" in noisy.reason
 
 
@@ -257,27 +257,27 @@ def test_figures_draw_both_series(zoo):
 
 
 def test_differences_must_exceed_two_standard_errors_when_known():
-    assert tables._clearly_lower(9.0, 10.0, 0.3, 0.3)  # gap 1.0 > 2·0.42
-    assert not tables._clearly_lower(9.0, 10.0, 0.5, 0.5)  # gap 1.0 < 2·0.71
-    assert tables._clearly_lower(9.0, 10.0) and not tables._clearly_lower(9.6, 10.0)  # no SE: the 5 % margin
+    assert verdicts._clearly_lower(9.0, 10.0, 0.3, 0.3)  # gap 1.0 > 2·0.42
+    assert not verdicts._clearly_lower(9.0, 10.0, 0.5, 0.5)  # gap 1.0 < 2·0.71
+    assert verdicts._clearly_lower(9.0, 10.0) and not verdicts._clearly_lower(9.6, 10.0)  # no SE: the 5 % margin
     noisy = t2_table([(lam, 10 * (1 + lam / 100), 10 / (1 + lam), 0.03 / (1 + lam)) for lam in (0, 100)],
                      baseline=(14.0, 12.0))
-    assert tables.baseline_claim(noisy).verdict == "partly"  # FD-proc 20 vs 14 is worse; PPL-proc 0.099 vs 12 lower
+    assert verdicts.baseline_claim(noisy).verdict == "partly"  # FD-proc 20 vs 14 is worse; PPL-proc 0.099 vs 12 lower
     noisy["ppl_proc_se"] = 6.0  # ± 6 on both: a gap of 11.9 < 2·8.5 → no longer "lower"
-    assert tables.baseline_claim(noisy).verdict == "not reproduced"
+    assert verdicts.baseline_claim(noisy).verdict == "not reproduced"
 
 
 def test_large_lambda_rule():
     paper_like = t2_table([(lam, r["fid"], r["ppl"], r["distortion"])
                            for lam, r in published.TABLE2.items() if lam is not None])
-    assert tables.large_lambda_claim(paper_like).verdict == "reproduced"  # ×5.5, ×10.5
+    assert verdicts.large_lambda_claim(paper_like).verdict == "reproduced"  # ×5.5, ×10.5
     ours = t2_table([(0, 550.0, 16, 0.009), (1000, 835.0, 4.6, 0.0004), (10000, 1012.0, 3.6, 0.0002)])
-    claim = tables.large_lambda_claim(ours)
+    claim = verdicts.large_lambda_claim(ours)
     assert claim.verdict == "partly" and "×1.52" in claim.ours and "smallest ratio ×1.52" in claim.reason
     flat = t2_table([(0, 550.0, 16, 0.009), (1000, 560.0, 4.6, 0.0004), (10000, 1200.0, 3.6, 0.0002)])
     flat["fd_proc_se"] = 10.0  # 560 vs 550 ± 10 each: no real rise at λD = 1000
-    assert tables.large_lambda_claim(flat).verdict == "not reproduced"
-    assert tables.large_lambda_claim(t2_table([(0, 1.0, 1, 0.1)])).verdict == "not measured"
+    assert verdicts.large_lambda_claim(flat).verdict == "not reproduced"
+    assert verdicts.large_lambda_claim(t2_table([(0, 1.0, 1, 0.1)])).verdict == "not measured"
 
 
 def test_locality_claim_rule():
@@ -285,12 +285,12 @@ def test_locality_claim_rule():
         return pd.DataFrame({"locality": localities, "distortion": 0.01, "in_block": 0.05})
 
     claim = "Resampling blocks (1,1), (1,2) changes churches mostly locally"
-    most = tables.locality_claim(changes([0.60, 0.62, 0.58, 0.61]), 0.125, claim, "Figure 6, §4.1")
+    most = verdicts.locality_claim(changes([0.60, 0.62, 0.58, 0.61]), 0.125, claim, "Figure 6, §4.1")
     assert most.verdict == "reproduced" and most.claim == claim and most.paper == "mostly local changes (pictures)"
     assert most.ours == ("locality 0.602 ± 0.009; distortion 0.01 vs in-block 0.05 (blocks 12% of the image; "
                          "4 resamples)")
-    some = tables.locality_claim(changes([0.40, 0.45, 0.50, 0.55]), 0.125, claim, "Figure 6, §4.1", note=" (ci)")
+    some = verdicts.locality_claim(changes([0.40, 0.45, 0.50, 0.55]), 0.125, claim, "Figure 6, §4.1", note=" (ci)")
     # mean 0.475 − 2 SE 0.032 = 0.41: above the blocks' 12% of the image, below ½
     assert some.verdict == "partly" and some.reason.endswith("but not most of it (ci)")
-    spread = tables.locality_claim(changes([0.10, 0.14, 0.12, 0.13]), 0.125, claim, "Figure 6, §4.1")
+    spread = verdicts.locality_claim(changes([0.10, 0.14, 0.12, 0.13]), 0.125, claim, "Figure 6, §4.1")
     assert spread.verdict == "not reproduced" and "they cover 12% of the image" in spread.reason

@@ -15,8 +15,8 @@ correlation of every output with its start:
   but one), from independent starts y⁽⁰⁾ and from one fixed start repeated n times, with the
   per-pixel noise inputs kept from the start (as block resampling does) or redrawn.
 
-`definition1_sets` builds that table, `definition1_claims` turns it into the two claims of the
-notebook. Everything is drawn from one `torch.Generator` in a fixed order, so a seed fixes every
+`definition1_sets` builds that table; `ssnlib.paper.verdicts.definition1_claims` turns it into the
+notebook's two claims. Everything is drawn from one `torch.Generator` in a fixed order, so a seed fixes every
 number.
 """
 
@@ -27,14 +27,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 import torch
-from scipy.stats import t as student_t
 from tqdm.auto import tqdm
 
 from ..blocks import BlockGrid, resample_each
 from ..metrics import as_feature_extractor, compute_feature_stats, fid_from_stats
 from ..metrics.features import ExtractorLike
 from ..metrics.frechet import FeatureStats
-from .reporting import Claim
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +41,6 @@ STARTS = ("y0", "fixed y0")  # independent starts, one start repeated n times
 NOISE = ("kept", "fresh")  # noise inputs kept from the start, or redrawn
 
 SetSpec = tuple[str, int, str]  # (start, blocks_resampled, noise)
-FLOOR_LEVEL = 0.9973  # two-sided coverage of "mean ± 3 sd" when the sd is known
 
 
 def block_grid(G: torch.nn.Module) -> BlockGrid:
@@ -169,78 +166,3 @@ def definition1_sets(
                      "pixel_corr": corr, "pixel_corr_se": corr_se})
         logger.debug("%s: FD %.4g, pixel correlation %.3f ± %.3f", rows[-1]["set"], rows[-1]["fd_proc"], corr, corr_se)
     return pd.DataFrame(rows, columns=list(COLUMNS))
-
-
-def _row(table: pd.DataFrame, start: str, blocks: int, noise: str) -> pd.Series:
-    try:
-        return table.loc[(start, blocks, noise)]
-    except KeyError:
-        raise ValueError(f"chains has no set with start={start!r}, blocks_resampled={blocks}, noise={noise!r} "
-                         "(build it with definition1_sets)") from None
-
-
-def floor_interval(floor: pd.Series, level: float = FLOOR_LEVEL) -> tuple[float, float, float]:
-    """(low, high, width in sd): where one more floor-like FD falls with probability `level`,
-    given the k floor FDs — mean ± width·sd, width = q·√(1 + 1/k), q the two-sided Student-t
-    quantile with k − 1 degrees of freedom. This is what "within mean ± 3 sd" means when the sd is
-    estimated from k sets: a plain 3 sd from k = 5 sets is exceeded by 5.2% of floor-like sets, not
-    0.27%."""
-    k = len(floor)
-    if k < 2:
-        raise ValueError(f"a floor interval needs at least 2 floor sets, got {k}")
-    width = float(student_t.ppf(0.5 + level / 2, k - 1)) * (1 + 1 / k) ** 0.5
-    return floor.mean() - width * floor.std(), floor.mean() + width * floor.std(), width
-
-
-def definition1_claims(chains: pd.DataFrame, n: int, lambda_d: float) -> list[Claim]:
-    """The notebook's two claims from a `definition1_sets` table (n images per set, λD of the SSN):
-
-    1. a full sweep is a fresh sample — reproduced if, with the noise inputs redrawn, the FD of both
-       full-sweep sets (independent and fixed start) lies within the floor's 99.73% prediction
-       interval (`floor_interval`: the "mean ± 3 sd" of a known sd) and the correlation with the
-       start is within 3 se of 0;
-    2. a partial sweep is not — reproduced if its correlation exceeds 3 se and the fixed-start FD
-       lies above that interval; "partly" if only one of the two holds.
-
-    The floor is every set with blocks_resampled = 0 (the fresh sets and the start samples)."""
-    missing = sorted(set(COLUMNS) - set(chains.columns))
-    if missing:
-        raise ValueError(f"chains lacks the columns {missing} (build it with definition1_sets)")
-    floor = chains[chains.blocks_resampled == 0].fd_proc
-    if len(floor) < 2:
-        raise ValueError(f"chains has {len(floor)} noise-floor sets (blocks_resampled = 0); at least 2 are needed")
-    nb = int(chains.blocks_resampled.max())
-    lo, hi, width = floor_interval(floor)
-    floor_text = (f"floor {floor.mean():.3g} ± {floor.std():.3g} (sd over {len(floor)} independent sets: fresh "
-                  f"samples and the start samples; 99.73% interval {lo:.3g}–{hi:.3g}, ±{width:.2f} sd)")
-    row = chains.set_index(["start", "blocks_resampled", "noise"])
-    full_free, fixed_free = _row(row, "y0", nb, "fresh"), _row(row, "fixed y0", nb, "fresh")
-    full_kept, fixed_kept = _row(row, "y0", nb, "kept"), _row(row, "fixed y0", nb, "kept")
-    within = lo <= full_free.fd_proc <= hi and lo <= fixed_free.fd_proc <= hi
-    uncorrelated = abs(full_free.pixel_corr) < 3 * full_free.pixel_corr_se
-    full = Claim(
-        "Resampling every SSN block once in any order gives a fresh sample (Definition 1)",
-        "true by construction (each cell redrawn from N(0, I))",
-        f"FD-proc to fresh samples after a full sweep: {full_free.fd_proc:.3g} from independent starts, "
-        f"{fixed_free.fd_proc:.3g} from one fixed start; {floor_text}; pixel correlation with the start "
-        f"{full_free.pixel_corr:.3f} ± {full_free.pixel_corr_se:.3f}. With the noise inputs kept: FD-proc "
-        f"{full_kept.fd_proc:.3g} / {fixed_kept.fd_proc:.3g}, correlation {full_kept.pixel_corr:.3f} ± "
-        f"{full_kept.pixel_corr_se:.3f}; n = {n}, λD = {lambda_d:g}",
-        "reproduced" if within and uncorrelated else "not reproduced",
-        "rule (noise inputs redrawn): both FD-proc within the floor's 99.73% prediction interval and correlation "
-        "within 3 se of 0. "
-        "Block resampling keeps the per-pixel noise inputs, latents outside the block grid: Definition 1 then holds "
-        "for the image given those noise inputs", "§2, Definition 1")
-    partial, fixed_partial = _row(row, "y0", nb - 1, "fresh"), _row(row, "fixed y0", nb - 1, "fresh")
-    farther = fixed_partial.fd_proc > hi
-    correlated = partial.pixel_corr > 3 * partial.pixel_corr_se
-    partial_claim = Claim(
-        "A partial sweep (all blocks but one) is not a fresh sample: it stays tied to its start",
-        "implied by Definition 1 (every block must be resampled)",
-        f"noise redrawn: pixel correlation with the start {partial.pixel_corr:.3f} ± {partial.pixel_corr_se:.3f}; "
-        f"FD-proc from one fixed start {fixed_partial.fd_proc:.3g} vs {floor_text}; from independent starts "
-        f"{partial.fd_proc:.3g} (the marginal is still the model's)",
-        "reproduced" if farther and correlated else ("partly" if farther or correlated else "not reproduced"),
-        "rule: correlation > 3 se and fixed-start FD-proc above the floor's 99.73% prediction interval",
-        "§2, Definition 1")
-    return [full, partial_claim]

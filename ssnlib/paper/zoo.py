@@ -32,25 +32,13 @@ from pathlib import Path
 
 from ..io.serialization import load_generator, save_generator
 from ..train import TrainConfig, build_networks
-from .presets import get_preset
+from .presets import Preset, get_preset
 from .runs import config_key, default_runs_root, ensure_run, find_generator, run_directory
 
 logger = logging.getLogger(__name__)
 
-LAMBDAS = (0, 1, 10, 100, 1000, 10000)  # Table 2
-EQ15_WEIGHTS = (2, 20, 200, 2000)  # Appendix B tried 2 … 200000; the cheaper end at our scale
 RETRAIN_ENV = "SSNLIB_RETRAIN"
 FIGURE_LAMBDA = 100.0  # the λD of the paper's qualitative figures (§4)
-
-
-def default_lambdas(preset: str | None) -> list[float]:
-    """The λD values of Table 2 (three of them at `ci`, for time)."""
-    return [0, 100, 10000] if get_preset(preset).name == "ci" else list(LAMBDAS)
-
-
-def default_eq15_weights(preset: str | None) -> list[float]:
-    """The Appendix-B eq. 15 weights tried (two at `ci`)."""
-    return [2, 2000] if get_preset(preset).name == "ci" else list(EQ15_WEIGHTS)
 
 
 PlannedModel = tuple[str, str, dict, "tuple[str, str] | None"]
@@ -65,9 +53,9 @@ def zoo_plan(preset: str | None) -> list[PlannedModel]:
                                 ("faces", "ssn", {}, ("faces", "stylegan2")),
                                 ("churches", "ssn", {}, ("churches", "stylegan2"))]
     plan += [("faces", "ssn", {"lambda_d": float(lam), "finetuned": True}, ("faces", "ssn"))
-             for lam in default_lambdas(preset)]
+             for lam in get_preset(preset).lambdas]
     plan += [("faces", "ssn", {"pl_kind": "low_distortion", "pl_weight": float(w)}, ("faces", "ssn"))
-             for w in default_eq15_weights(preset)]
+             for w in get_preset(preset).eq15_weights]
     plan += [("faces", "ssn", {"lambda_d": FIGURE_LAMBDA, "grid": (8, 8)}, ("faces", "ssn")),
              ("churches", "ssn", {"lambda_d": FIGURE_LAMBDA}, ("churches", "ssn")),
              ("faces", "ssn", {"conditioning": "spade"}, None),
@@ -91,8 +79,9 @@ def train_zoo(preset: str | None, jobs: int = 1, use_shipped: bool = True) -> li
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    preset = get_preset(preset).name
-    if preset == "paper":
+    spec = get_preset(preset)
+    preset = spec.name
+    if spec.pretrained:
         raise ValueError("the paper preset's models need dataset and StyleGAN2 checkpoint paths: train them "
                          "through the notebooks (or ModelZoo) instead")
     threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -125,9 +114,14 @@ class ModelZoo:
 
     def __post_init__(self):
         self.preset = get_preset(self.preset).name
-        if self.preset == "paper" and not self.stylegan2_checkpoint:
+        if self.spec.pretrained and not self.stylegan2_checkpoint:
             raise ValueError("the paper preset transfers from a pretrained StyleGAN2 (§3.4): pass "
                              "stylegan2_checkpoint= (a rosinality .pt or NVlabs .pkl)")
+
+    @property
+    def spec(self) -> Preset:
+        """The preset's table entry (its knobs: `pretrained`, `lambdas`, `caveat`, …)."""
+        return get_preset(self.preset)
 
     @property
     def dataset_name(self) -> str:
@@ -151,7 +145,7 @@ class ModelZoo:
 
     def stylegan2_file(self) -> Path:
         """Table 1's baseline: the pretrained checkpoint at the paper preset, else trained here."""
-        if self.preset == "paper":
+        if self.spec.pretrained:
             return Path(self.stylegan2_checkpoint)
         return self._generator_file(*self.stylegan2_config())
 
@@ -166,7 +160,7 @@ class ModelZoo:
     def untrained_file(self) -> Path:
         """The 4×4 SSN as training starts it (same seed, no step taken), saved once under
         `<runs>/<preset>/untrained/`: the yardstick for "the models learned something"."""
-        if self.preset == "paper":
+        if self.spec.pretrained:
             raise ValueError("the paper preset's models are transferred from a pretrained StyleGAN2: no untrained "
                              "reference")
         import torch
@@ -199,10 +193,10 @@ class ModelZoo:
             variant["pl_weight"] = float(pl_weight)
         suffix = (f"-ld{_number(lambda_d)}" if lambda_d else "") + (
             f"-eq15w{_number(pl_weight if pl_weight is not None else 2.0)}" if pl_kind == "low_distortion" else "")
-        if from_scratch and (suffix or finetuned or grid != (4, 4) or conditioning != "smc" or self.preset == "paper"):
+        if from_scratch and (suffix or finetuned or grid != (4, 4) or conditioning != "smc" or self.spec.pretrained):
             raise ValueError("from_scratch names the 4×4 λD = 0 SMC SSN trained like the StyleGAN2 baseline, "
                              "below the paper preset only")
-        if self.preset == "paper":
+        if self.spec.pretrained:
             return (self.config(transfer=self.stylegan2_checkpoint, **arch, **variant),
                     f"{tag}-{self.dataset_name}{suffix}", ())
         if from_scratch:
@@ -236,3 +230,18 @@ class ModelZoo:
             from_scratch: bool = False):
         """The SSN variant's EMA generator (`ssn_file`)."""
         return self.load(self.ssn_file(lambda_d, grid, conditioning, pl_kind, pl_weight, finetuned, from_scratch))
+
+    def table1_models(self) -> dict[str, object]:
+        """Table 1's generators by display name: the StyleGAN2 baseline, the transferred λD = 0 SSN and,
+        below a pretrained preset, the SSN trained from scratch with the baseline's schedule."""
+        models = {"StyleGAN2": self.stylegan2(), "SSN, λD = 0": self.ssn()}
+        if not self.spec.pretrained:
+            models["SSN from scratch"] = self.ssn(from_scratch=True)
+        return models
+
+    def droplet_models(self) -> dict[str, object]:
+        """Figure 4's pair: the SPADE SSN (trained from scratch) and an SMC SSN trained like it (from
+        scratch; at a pretrained preset the transferred one, the only SMC model there)."""
+        smc = self.ssn() if self.spec.pretrained else self.ssn(from_scratch=True)
+        return {"SPADE (eq. 3)": self.ssn(conditioning="spade"), "SMC (eq. 1)": smc}
+
