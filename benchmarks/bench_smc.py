@@ -47,8 +47,8 @@ def bench_normalizer(device: str, batch: int, repeats: int) -> None:
         style = torch.randn(batch, 512, res, res, device=device) + 1
         with torch.no_grad():
             t_naive = timed(lambda: naive_sigma_sq(weight, style), device, repeats)
-            t_fast = timed(lambda: expected_sigma_sq(weight, style, "paper"), device, repeats)
-            ref, fast = naive_sigma_sq(weight, style), expected_sigma_sq(weight, style, "paper")
+            t_fast = timed(lambda: expected_sigma_sq(weight, style, "zero_padded"), device, repeats)
+            ref, fast = naive_sigma_sq(weight, style), expected_sigma_sq(weight, style, "zero_padded")
         rel = ((fast - ref).abs() / ref.abs()).max().item()
         print(f"| {res} | {t_naive * 1e3:.1f} | {t_fast * 1e3:.2f} | {t_naive / t_fast:.0f}× | {rel:.1e} |")
 
@@ -61,7 +61,7 @@ def bench_generators(device: str, batch: int, resolution: int, repeats: int) -> 
     print("|---|---|---|")
     models = {"StyleGAN2": StyleGAN2Generator(resolution),
               "SSN 4×4 (smc, interior)": SSNGenerator(resolution, grid=(4, 4)),
-              "SSN 8×8 (smc, paper border)": SSNGenerator(resolution, grid=(8, 8), border="paper")}
+              "SSN 8×8 (smc, zero_padded border)": SSNGenerator(resolution, grid=(8, 8), border="zero_padded")}
     steps = {}
     for name, G in models.items():
         G = G.to(device)
