@@ -1,4 +1,5 @@
-"""Command line: `python -m ssnlib {train,data} …` (see README)."""
+"""Command line: `python -m ssnlib {train,generate,project,resample,eval,export,zoo,ship,summary,data} …`
+(see README)."""
 
 from __future__ import annotations
 
@@ -142,6 +143,189 @@ def _summary(args: argparse.Namespace) -> None:
     logging.getLogger("ssnlib").info("wrote %s", write_summary(args.preset))
 
 
+# ----------------------------------------------------------------------------------------------
+# generate / project / resample (NVlabs' names and conventions)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-7', '1,5,9' or '0-3,10' → the seeds (ranges inclusive, as NVlabs' `num_range`)."""
+    seeds = []
+    for part in text.split(","):
+        part = part.strip()
+        low, dash, high = part.partition("-")
+        if not part or not low.isdigit() or (dash and not high.isdigit()):
+            raise argparse.ArgumentTypeError(f"{text!r}: expected numbers and ranges like 0-7,10")
+        seeds += list(range(int(low), int(high) + 1)) if dash else [int(low)]
+    return seeds
+
+
+def parse_cell(text: str) -> tuple[int, int]:
+    """'1,2' → the cell (row 1, column 2)."""
+    row, _, col = text.partition(",")
+    if not (row.strip().isdigit() and col.strip().isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r}: a cell is ROW,COL (e.g. 1,2)")
+    return int(row), int(col)
+
+
+def _load_network(path: str, need_grid: bool = False):
+    from pathlib import Path
+
+    from .io.stylegan2_import import load
+    from .train import FINAL_GENERATOR
+
+    source = Path(path)
+    if source.is_dir():
+        source = source / FINAL_GENERATOR
+    if not source.is_file():
+        raise FileNotFoundError(f"--network {path}: no such file (a .safetensors / .pt / .pkl generator or a run "
+                                "directory)")
+    G = load(source).eval()
+    if need_grid and not hasattr(G, "grid"):
+        raise ValueError(f"--network {path} is a {type(G).__name__}: this command needs an SSN (a latent grid); "
+                         "a StyleGAN2 checkpoint becomes one with `python -m ssnlib train --transfer`")
+    return G
+
+
+def _save_png(image, path, upscale: int = 1) -> None:
+    from PIL import Image
+
+    from .viz import to_uint8
+
+    picture = Image.fromarray(to_uint8(image[None] if image.ndim == 3 else image)[0])
+    if upscale > 1:
+        picture = picture.resize((picture.width * upscale, picture.height * upscale), Image.NEAREST)
+    picture.save(path)
+
+
+def _save_strip(images, path, upscale: int = 1) -> None:
+    import torch
+
+    _save_png(torch.cat(list(images), dim=3), path, upscale)
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    import torch
+
+    G = _load_network(args.network)
+    outdir = Path(args.outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        for seed in args.seeds:
+            z = G.sample_z(1, torch.Generator().manual_seed(seed))
+            _save_png(G(z, truncation_psi=args.trunc, noise_mode=args.noise_mode), outdir / f"seed{seed:04d}.png",
+                      args.upscale)
+    logging.getLogger("ssnlib").info("wrote %d images to %s", len(args.seeds), outdir)
+
+
+def _project(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    import torch
+
+    from .data import load_image
+    from .projection import fit_target, project
+
+    G = _load_network(args.network, need_grid=True)
+    target, note = fit_target(load_image(args.target), G.resolution)
+    log = logging.getLogger("ssnlib")
+    if note:
+        log.info("--target %s: %s", args.target, note)
+    result = project(G, target, steps=args.steps, per_layer=args.per_layer, optimize_noise=not args.fixed_noise,
+                     generator=torch.Generator().manual_seed(args.seed))
+    outdir = Path(args.outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    result.latent.meta.update(target=str(args.target), network=str(args.network))
+    result.latent.save(outdir / "projected_latent.safetensors")
+    _save_png(result.image, outdir / "proj.png", args.upscale)
+    _save_png(target, outdir / "target.png", args.upscale)
+    _save_strip([target[None], result.image], outdir / "target_vs_proj.png", args.upscale)
+    log.info("wrote %s: PSNR %.2f dB, distance %s, %d steps", outdir, result.latent.meta["psnr"], result.distance,
+             args.steps)
+
+
+def _resample(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    import torch
+
+    from .blocks import BlockGrid, resample
+    from .projection import ProjectedLatent, resample_projected
+
+    if not 0 < args.strength <= 1 or args.count < 1:
+        raise ValueError(f"--strength must be in (0, 1] and --count at least 1, got {args.strength} and {args.count}")
+    G = _load_network(args.network, need_grid=True)
+    grid = BlockGrid.for_generator(G)
+    for cell in args.cells:
+        grid.check_cell(cell)
+    rng = torch.Generator().manual_seed(args.resample_seed)
+    with torch.no_grad():
+        if args.latent:
+            latent = ProjectedLatent.load(args.latent)
+            latent.check_for(G)
+            original = latent.render(G)
+            images = [resample_projected(G, latent, args.cells, args.strength, rng).render(G)
+                      for _ in range(args.count)]
+        else:
+            z = G.sample_z(1, torch.Generator().manual_seed(args.seed))  # as `generate`: const noise
+            original = G(z, noise_mode="const")
+            images = [G(resample(z, args.cells, rng, args.strength), noise_mode="const") for _ in range(args.count)]
+    outdir = Path(args.outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    _save_png(original, outdir / "original.png", args.upscale)
+    for i, image in enumerate(images):
+        _save_png(image, outdir / f"resample{i:02d}.png", args.upscale)
+    _save_strip([original, *images], outdir / "strip.png", args.upscale)
+    logging.getLogger("ssnlib").info("wrote %s: the original and %d resamples of cells %s", outdir, len(images),
+                                     " ".join(f"{r},{c}" for r, c in args.cells))
+
+
+def _add_image_commands(commands, common) -> None:
+    network = dict(required=True, help="generator: .safetensors (ssnlib), .pt (rosinality), .pkl (NVlabs) or a run "
+                                       "directory")
+    upscale = dict(type=int, default=1, help="enlarge the PNGs this many times (nearest neighbour; default 1)")
+
+    generate = commands.add_parser("generate", parents=[common], help="images from seeds, one PNG each")
+    generate.add_argument("--network", **network)
+    generate.add_argument("--seeds", type=parse_seeds, required=True, help="seeds, e.g. 0-7 or 1,5,9")
+    generate.add_argument("--trunc", type=float, default=1.0, help="truncation ψ (default 1: none)")
+    generate.add_argument("--noise-mode", choices=["const", "random", "none"], default="const",
+                          help="noise inputs (default: const, as NVlabs' generate.py)")
+    generate.add_argument("--outdir", required=True, help="folder for seedNNNN.png")
+    generate.add_argument("--upscale", **upscale)
+    generate.set_defaults(handler=_generate)
+
+    proj = commands.add_parser("project", parents=[common],
+                               help="find the SSN latent grid (and noise) that reconstructs an image")
+    proj.add_argument("--network", **network)
+    proj.add_argument("--target", required=True, help="image file (any size: centre-cropped and resized, with a note)")
+    proj.add_argument("--outdir", required=True,
+                      help="folder for proj.png, target.png, target_vs_proj.png, projected_latent.safetensors")
+    proj.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
+    proj.add_argument("--seed", type=int, default=0, help="seed of the start noise and the w perturbations")
+    proj.add_argument("--per-layer", action="store_true", help="one w grid per layer (W+), not one shared by all")
+    proj.add_argument("--fixed-noise", action="store_true", help="do not optimise the noise inputs")
+    proj.add_argument("--upscale", **upscale)
+    proj.set_defaults(handler=_project)
+
+    res = commands.add_parser("resample", parents=[common],
+                              help="redraw chosen cells of a generated or projected image, keep the rest")
+    res.add_argument("--network", **network)
+    source = res.add_mutually_exclusive_group(required=True)
+    source.add_argument("--latent", help="a projected_latent.safetensors written by `project`")
+    source.add_argument("--seed", type=int, help="the image `generate --seeds N` made")
+    res.add_argument("--cells", type=parse_cell, nargs="+", required=True, metavar="ROW,COL",
+                     help="cells to redraw, e.g. 1,1 1,2")
+    res.add_argument("--strength", type=float, default=1.0,
+                     help="how far to move (0, 1]: 1 redraws the cells from the prior (default 1)")
+    res.add_argument("--count", type=int, default=4, help="resamples to draw (default 4)")
+    res.add_argument("--resample-seed", type=int, default=0, help="seed of the redrawn cells (default 0)")
+    res.add_argument("--outdir", required=True, help="folder for original.png, resampleNN.png, strip.png")
+    res.add_argument("--upscale", **upscale)
+    res.set_defaults(handler=_resample)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but a mistake prints one `error:` line and where to read the flags, not the whole
     usage of 50 flags."""
@@ -162,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="train an SSN or StyleGAN2 (single process or under torchrun)")
     add_train_arguments(train)
     train.set_defaults(handler=_train)
+
+    _add_image_commands(commands, common)
 
     evaluate = commands.add_parser("eval", parents=[common],
                                    help="compute metrics of a trained run; prints a table, writes JSON")

@@ -5,7 +5,7 @@ from .churches import ProceduralChurches
 from .errors import DatasetError
 from .export import export_pngs
 from .faces import ProceduralFaces
-from .images import ImageDataset, ImageFolderDataset, LMDBImageDataset, ZipImageDataset
+from .images import ImageDataset, ImageFolderDataset, LMDBImageDataset, ZipImageDataset, load_image
 from .procedural import RENDER_VERSION, CachedDataset, ProceduralDataset, ProceduralSample
 from .registry import PROCEDURAL, open_dataset
 
@@ -23,5 +23,6 @@ __all__ = [
     "ProceduralSample",
     "ZipImageDataset",
     "export_pngs",
+    "load_image",
     "open_dataset",
 ]

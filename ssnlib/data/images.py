@@ -84,6 +84,20 @@ def _decode_image(source: Path | bytes, resolution: int, background: tuple[int, 
     return np.array(img)
 
 
+def load_image(path: str | Path, background: tuple[int, int, int] = BACKGROUND) -> torch.Tensor:
+    """One image file at its own size as float32 (3, H, W) in [-1, 1] (`to_rgb`: transparency on
+    `background`, EXIF rotation applied). A missing or unreadable file raises naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such image file")
+    try:
+        with _open(path) as img:
+            array = np.array(to_rgb(img, background))
+    except Exception as exc:  # PIL reports corrupt data with many exception types
+        raise DatasetError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from exc
+    return to_tensor(array)
+
+
 def _inspect_image(source: Path | bytes, resolution: int) -> None:
     """Raise `_BadImage` unless the file verifies, is large enough and decodes.
 
