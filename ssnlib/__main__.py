@@ -241,8 +241,8 @@ def _project(args: argparse.Namespace) -> None:
     _save_png(result.image, outdir / "proj.png", args.upscale)
     _save_png(target, outdir / "target.png", args.upscale)
     _save_strip([target[None], result.image], outdir / "target_vs_proj.png", args.upscale)
-    log.info("wrote %s: PSNR %.2f dB, distance %s, %d steps", outdir, result.latent.meta["psnr"], result.distance,
-             args.steps)
+    log.info("wrote %s: PSNR %.2f dB, distance %s, %d steps", outdir, result.latent.meta["psnr"][0],
+             result.distance, args.steps)
 
 
 def _resample(args: argparse.Namespace) -> None:

@@ -40,16 +40,16 @@ Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 @dataclass
 class ProjectedLatent:
-    """An image's place in an SSN: per-layer w grids (1, num_ws, w_dim, gh, gw) and the noise
-    inputs (one (1, 1, r, r) map per noise layer). Everything the generator needs to redraw it."""
+    """N images' place in an SSN: per-layer w grids (N, num_ws, w_dim, gh, gw) and the noise
+    inputs (one (N, 1, r, r) map per noise layer). Everything the generator needs to redraw them."""
 
     ws: torch.Tensor
     noise: list[torch.Tensor]
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.ws.ndim != 5 or self.ws.shape[0] != 1:
-            raise ValueError(f"ws must be (1, num_ws, w_dim, gh, gw), got {tuple(self.ws.shape)}")
+        if self.ws.ndim != 5:
+            raise ValueError(f"ws must be (N, num_ws, w_dim, gh, gw), got {tuple(self.ws.shape)}")
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -59,7 +59,7 @@ class ProjectedLatent:
         """Raise a one-line error unless this latent fits generator G."""
         if not hasattr(G, "grid"):
             raise ValueError(f"{type(G).__name__} has no latent grid: projection and block resampling need an SSN")
-        expected = (1, G.num_ws, G.w_dim, *G.grid)
+        expected = (len(self.ws), G.num_ws, G.w_dim, *G.grid)
         if tuple(self.ws.shape) != expected:
             raise ValueError(f"latent ws {tuple(self.ws.shape)} do not fit this generator (expects {expected})")
         resolutions = list(G.synthesis.noise_resolutions())
@@ -69,7 +69,7 @@ class ProjectedLatent:
 
     @torch.no_grad()
     def render(self, G) -> torch.Tensor:
-        """The image (1, 3, H, W) in about [-1, 1]."""
+        """The images (N, 3, H, W) in about [-1, 1]."""
         self.check_for(G)
         return G.synthesize(self.ws.to(_device(G)), noise=[n.to(_device(G)) for n in self.noise])
 
@@ -92,7 +92,7 @@ class ProjectedLatent:
 @dataclass
 class Projection:
     latent: ProjectedLatent
-    image: torch.Tensor  # (1, 3, H, W): the reconstruction
+    image: torch.Tensor  # (N, 3, H, W): the reconstructions
     distance: str  # "lpips-vgg16" or "procnet"
     history: list[dict]  # per step: loss, perceptual, mse
 
@@ -137,12 +137,13 @@ def fit_target(image: torch.Tensor, resolution: int) -> tuple[torch.Tensor, str 
 
 def noise_regularization(noise: Sequence[torch.Tensor]) -> torch.Tensor:
     """StyleGAN2 projector's penalty: the squared autocorrelation at lag 1 (both axes, wrapping) of
-    every noise map, repeated on 2× average-pooled copies down to 8×8 — zero for white noise."""
+    every noise map, repeated on 2× average-pooled copies down to 8×8 — zero for white noise. Maps
+    (N, 1, r, r): one penalty per image, summed (images do not interact)."""
     total = noise[0].new_zeros(())
     for n in noise:
-        n = n[None, None] if n.ndim == 2 else n
         while True:
-            total = total + (n * n.roll(1, dims=3)).mean().square() + (n * n.roll(1, dims=2)).mean().square()
+            total = total + ((n * n.roll(1, dims=3)).mean((1, 2, 3)).square()
+                             + (n * n.roll(1, dims=2)).mean((1, 2, 3)).square()).sum()
             if n.shape[2] <= 8:
                 break
             n = F.avg_pool2d(n, 2)
@@ -164,25 +165,27 @@ def project(G, target: torch.Tensor, steps: int = 300, lr: float = 0.1, per_laye
             initial_w_noise: float = 0.05, w_noise_ramp: float = 0.75, lr_rampdown: float = 0.25,
             lr_rampup: float = 0.05, distance: tuple[str, Distance] | None = None,
             generator: torch.Generator | None = None, progress: bool = True) -> Projection:
-    """Reconstruct `target` (3, H, W) or (1, 3, H, W) in [-1, 1], at G's resolution, with G's
-    latent grid and noise inputs. Loss: perceptual distance + `mse_weight` · pixel MSE +
-    `noise_weight` · `noise_regularization`. Seeded by `generator` (the start noise maps and the
-    w perturbations); G's weights are not changed."""
+    """Reconstruct `target` (3, H, W), or N images (N, 3, H, W), in [-1, 1] at G's resolution with
+    G's latent grid and noise inputs. Loss per image: perceptual distance + `mse_weight` · pixel MSE
+    + `noise_weight` · `noise_regularization`; N images are N independent problems solved at once
+    (their losses summed; Adam is per parameter). Seeded by `generator` (the start noise maps and
+    the w perturbations); G's weights are not changed."""
     if not hasattr(G, "grid"):
         raise ValueError(f"{type(G).__name__} has no latent grid: projection into cells needs an SSN")
-    target = target[0] if target.ndim == 4 else target
+    target = target[None] if target.ndim == 3 else target
     expected = (3, G.resolution, G.resolution)
-    if tuple(target.shape) != expected:
-        raise ValueError(f"target must be {expected} (use fit_target to resize), got {tuple(target.shape)}")
+    if target.ndim != 4 or tuple(target.shape[1:]) != expected:
+        raise ValueError(f"target must be {expected} or (N, {', '.join(map(str, expected))}) (use fit_target to "
+                         f"resize), got {tuple(target.shape)}")
     device = _device(G)
-    target = target.to(device)[None].float()
+    target, n = target.to(device).float(), len(target)
     name, dist = distance or perceptual_distance(device)
     was_training = G.training
     G.eval().requires_grad_(False)
     w_mean, w_std = w_statistics(G, generator=generator)
     num_ws = G.num_ws if per_layer else 1
-    w = w_mean.to(device)[None, None, :, None, None].expand(1, num_ws, G.w_dim, *G.grid).clone().requires_grad_(True)
-    noise = [n.requires_grad_(optimize_noise) for n in G.make_noise(1, generator, device=device)]
+    w = w_mean.to(device)[None, None, :, None, None].expand(n, num_ws, G.w_dim, *G.grid).clone().requires_grad_(True)
+    noise = [m.requires_grad_(optimize_noise) for m in G.make_noise(n, generator, device=device)]
     optimizer = torch.optim.Adam([w] + (noise if optimize_noise else []), lr=lr, betas=(0.9, 0.999))
     history = []
     for step in tqdm(range(steps), desc=f"projecting ({name})", disable=not progress, leave=False):
@@ -194,23 +197,25 @@ def project(G, target: torch.Tensor, steps: int = 300, lr: float = 0.1, per_laye
             group["lr"] = lr * ramp
         perturbed = w + torch.randn(w.shape, generator=generator, device=w.device if generator is None else
                                     generator.device).to(w.device) * w_noise_scale
-        image = G.synthesize(perturbed.expand(1, G.num_ws, *w.shape[2:]), noise=noise)
-        perceptual = dist(image, target).mean()
-        mse = (image - target).square().mean()
+        image = G.synthesize(perturbed.expand(n, G.num_ws, *w.shape[2:]), noise=noise)
+        perceptual = dist(image, target).sum()
+        mse = (image - target).square().mean((1, 2, 3)).sum()
         loss = perceptual + mse_weight * mse + (noise_weight * noise_regularization(noise) if optimize_noise else 0)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         with torch.no_grad():  # the noise maps stay zero-mean, unit-variance (the projector's normalisation)
-            for n in noise if optimize_noise else ():
-                n.sub_(n.mean()).div_(n.square().mean().sqrt())
-        history.append({"step": step, "loss": loss.item(), "perceptual": perceptual.item(), "mse": mse.item()})
+            for m in noise if optimize_noise else ():
+                m.sub_(m.mean((1, 2, 3), keepdim=True)).div_(m.square().mean((1, 2, 3), keepdim=True).sqrt())
+        history.append({"step": step, "loss": loss.item() / n, "perceptual": perceptual.item() / n,
+                        "mse": mse.item() / n})  # per image
     G.train(was_training)
-    latent = ProjectedLatent(w.detach().expand(1, G.num_ws, *w.shape[2:]).clone(), [n.detach().clone() for n in noise],
+    latent = ProjectedLatent(w.detach().expand(n, G.num_ws, *w.shape[2:]).clone(), [m.detach().clone() for m in noise],
                              {"distance": name, "steps": steps, "per_layer": per_layer})
     reconstruction = latent.render(G)
-    latent.meta["psnr"] = psnr(reconstruction[0], target[0])
-    logger.info("projected in %d steps (%s distance): PSNR %.2f dB", steps, name, latent.meta["psnr"])
+    latent.meta["psnr"] = [psnr(a, b) for a, b in zip(reconstruction, target)]
+    logger.info("projected %d image(s) in %d steps (%s distance): PSNR %s dB", n, steps, name,
+                ", ".join(f"{v:.2f}" for v in latent.meta["psnr"]))
     return Projection(latent, reconstruction, name, history)
 
 
@@ -230,7 +235,8 @@ def resample_projected(G, latent: ProjectedLatent, blocks: BlockSpec, strength: 
     if not 0.0 < strength <= 1.0:
         raise ValueError(f"strength must be in (0, 1], got {strength}")
     mask = BlockGrid(G.grid, G.grid).cell_mask(blocks).to(latent.ws.device)
-    w_prior = G.mapping(G.sample_z(1, generator, device=_device(G))).to(latent.ws.device)  # (1, w_dim, gh, gw)
+    z_prior = G.sample_z(len(latent.ws), generator, device=_device(G))
+    w_prior = G.mapping(z_prior).to(latent.ws.device)  # (N, w_dim, gh, gw)
     target = latent.ws + strength * (w_prior[:, None] - latent.ws)
     ws = torch.where(mask[None, None, None], target, latent.ws)
     return ProjectedLatent(ws, [n.clone() for n in latent.noise], dict(latent.meta))
