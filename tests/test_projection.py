@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -247,3 +248,36 @@ def test_project_names_a_network_without_a_grid(tmp_path, capsys):
     assert main(["generate", "--network", str(tmp_path / "nope.safetensors"), "--seeds", "0",
                  "--outdir", str(tmp_path)]) == 2
     assert "--network" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ notebook 10's helpers
+
+
+def test_notebook_targets_hold_held_out_drawn_and_the_users_image(tmp_path):
+    from ssnlib.paper.own_image import HELD_OUT_SEED, held_out_images, notebook_targets
+
+    targets, labels, note = notebook_targets("faces", 2, 16)
+    assert targets.shape == (3, 3, 16, 16) and labels == ["held-out 0", "held-out 1", "drawn"]
+    assert torch.equal(targets[:2], held_out_images("faces", 2, 16))
+    assert not torch.equal(targets[0], open_dataset("faces", 16, length=1, seed=0)[0])  # not the training stream
+    assert HELD_OUT_SEED not in (0, 1000, 2000) and "no file of yours" in note
+    Image.fromarray(np.full((24, 40, 3), 30, np.uint8)).save(tmp_path / "mine.png")
+    targets, labels, note = notebook_targets("churches", 1, 16, str(tmp_path / "mine.png"))
+    assert labels[-1] == "yours" and targets.shape == (3, 3, 16, 16) and "centre-cropped 40×24 to 24×24" in note
+    torch.testing.assert_close(targets[-1], torch.full((3, 16, 16), 30 / 127.5 - 1))
+
+
+def test_change_summary_and_projection_quality_rows():
+    from ssnlib.paper.own_image import change_summary, projection_quality
+
+    rows = pd.DataFrame({"distortion": [0.1, 0.3], "in_block": [1.0, 1.0], "locality": [0.5, 0.7]})
+    summary = change_summary(rows, rows.assign(locality=[0.2, 0.2])).set_index("images")
+    assert summary.loc["projections", "locality"] == pytest.approx(0.6)
+    assert summary.loc["projections", "locality_se"] == pytest.approx(0.1)  # sd 0.1414 / √2
+    assert summary.loc["samples", "locality"] == pytest.approx(0.2) and summary.loc["samples", "resamples"] == 2
+    G = tiny_ssn()
+    targets = G(G.sample_z(3, seeded(9)), noise_mode="const").detach()
+    quality = projection_quality(G, targets, targets.clone(), seed=1).set_index("images")
+    assert quality.loc["projections", "psnr_db"] == math.inf and quality.loc["projections", "n"] == 3
+    assert quality.loc["projections", "fd_proc_to_targets"] == pytest.approx(0.0, abs=1e-6)  # identical sets
+    assert quality.loc["random samples", "fd_proc_to_targets"] > 0

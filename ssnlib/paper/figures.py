@@ -430,3 +430,27 @@ def droplet_figure(images: dict[str, torch.Tensor], maps: dict[str, torch.Tensor
         ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def own_image_figure(targets: torch.Tensor, reconstructions: torch.Tensor, resampled: torch.Tensor, grid: BlockGrid,
+                     cells: BlockSpec, labels: Sequence[str] | None = None, panel_size: float = 1.3) -> Figure:
+    """Notebook 10: one row per image the generator never made — the target, its projection, and
+    K resamples of `cells` (outlined) of the projection. targets, reconstructions (N, 3, H, W),
+    resampled (N, K, 3, H, W), all in [-1, 1]."""
+    n, k = resampled.shape[:2]
+    if targets.shape != reconstructions.shape or len(targets) != n:
+        raise ValueError(f"targets {tuple(targets.shape)}, reconstructions {tuple(reconstructions.shape)} and "
+                         f"resampled {tuple(resampled.shape)} must hold the same N images")
+    boxes = cell_boxes(grid, cells)
+    fig = Figure(figsize=(panel_size * (k + 2), panel_size * n * 1.1))
+    axes = fig.subplots(n, k + 2, squeeze=False)
+    for i in range(n):
+        label = labels[i] if labels else f"image {i}"
+        _image_axis(axes[i, 0], to_uint8(targets[i:i + 1])[0], title=f"{label}: target" if i == 0 else None)
+        axes[i, 0].set_ylabel(label, fontsize=7)
+        _image_axis(axes[i, 1], to_uint8(reconstructions[i:i + 1])[0], boxes, "projection" if i == 0 else None)
+        for j in range(k):
+            _image_axis(axes[i, j + 2], to_uint8(resampled[i, j:j + 1])[0], boxes,
+                        f"resample {j + 1}" if i == 0 else None)
+    fig.tight_layout()
+    return fig

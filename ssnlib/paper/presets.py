@@ -30,6 +30,8 @@ class Preset:
     lambdas: tuple[float, ...] = (0, 1, 10, 100, 1000, 10000)  # Table 2's λD
     eq15_weights: tuple[float, ...] = (2, 20, 200, 2000)  # Appendix B tried 2 … 200000; the cheaper end here
     inpaint_steps: int = 300  # Figure 8's latent-inpainting optimisation steps per image
+    projection_steps: int = 1000  # notebook 10: projector steps (NVlabs' default 1000)
+    projection_images: int = 64  # notebook 10: held-out images projected
     caveat: str = ""  # what every verdict at this preset must say (appended to each reason)
 
     @property
@@ -54,6 +56,7 @@ PRESETS: dict[str, Preset] = {
                    sample_kimg=0.1, sample_count=16, ema_kimg=0.05, pl_batch_shrink=2),
         eval=dict(n_fd=256, n_ppl=64, n_distortion=64, batch_size=32),
         transfer_kimg=0.1, finetune_kimg=0.1, lambdas=(0, 100, 10000), eq15_weights=(2, 2000), inpaint_steps=40,
+        projection_steps=20, projection_images=2,
         caveat="ci models are barely trained: the code path is what this preset checks",
     ),
     "cpu": Preset(
@@ -63,7 +66,7 @@ PRESETS: dict[str, Preset] = {
                    snapshot_kimg=5, sample_kimg=5, ema_kimg=2.5, r1_gamma=0.01,  # γ ≈ 0.0002·res²/batch (ADA)
                    amp="auto", channels_last=True),  # bf16 where the CPU has it: README, "Training speed"
         eval=dict(n_fd=2000, n_ppl=1000, n_distortion=1000, batch_size=64),  # `make reproduce` < 20 min
-        transfer_kimg=30, finetune_kimg=8, inpaint_steps=150,
+        transfer_kimg=30, finetune_kimg=8, inpaint_steps=150, projection_steps=200, projection_images=16,
     ),
     "gpu": Preset(
         "gpu", "one GPU, bigger procedural runs (or any image folder)",
