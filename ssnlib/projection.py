@@ -10,8 +10,8 @@ distance (`metrics.procnet.proc_perceptual_distance`); `Projection.distance` say
 
 A projected image has no z, so its cells are resampled in w: cell a gets w'_a = mapping(z'_a)
 with z'_a ~ N(0, I), the prior's w for that cell, in every layer (`resample_projected`); other
-cells and the noise inputs are kept. `strength` t ∈ (0, 1] moves only part of the way, w_a ←
-(1 − t)·w_a + t·w'_a (t = 1 is a draw from the prior for that cell).
+cells and the noise inputs are kept. `strength` t ∈ [0, 1] moves only part of the way, w_a ←
+(1 − t)·w_a + t·w'_a (t = 1 is a draw from the prior for that cell, t = 0 keeps it).
 
     projection = project(G, target)                  # target (3, H, W) in [-1, 1]
     image = projection.latent.render(G)
@@ -164,12 +164,14 @@ def project(G, target: torch.Tensor, steps: int = 300, lr: float = 0.1, per_laye
             optimize_noise: bool = True, mse_weight: float = 1.0, noise_weight: float = 1e5,
             initial_w_noise: float = 0.05, w_noise_ramp: float = 0.75, lr_rampdown: float = 0.25,
             lr_rampup: float = 0.05, distance: tuple[str, Distance] | None = None,
-            generator: torch.Generator | None = None, progress: bool = True) -> Projection:
+            generator: torch.Generator | None = None, progress: bool = True,
+            on_step: Callable[[int], None] | None = None) -> Projection:
     """Reconstruct `target` (3, H, W), or N images (N, 3, H, W), in [-1, 1] at G's resolution with
     G's latent grid and noise inputs. Loss per image: perceptual distance + `mse_weight` · pixel MSE
     + `noise_weight` · `noise_regularization`; N images are N independent problems solved at once
     (their losses summed; Adam is per parameter). Seeded by `generator` (the start noise maps and
-    the w perturbations); G's weights are not changed."""
+    the w perturbations); G's weights are not changed. `on_step(step)` is called after every step
+    (a progress display)."""
     if not hasattr(G, "grid"):
         raise ValueError(f"{type(G).__name__} has no latent grid: projection into cells needs an SSN")
     target = target[None] if target.ndim == 3 else target
@@ -209,6 +211,8 @@ def project(G, target: torch.Tensor, steps: int = 300, lr: float = 0.1, per_laye
                 m.sub_(m.mean((1, 2, 3), keepdim=True)).div_(m.square().mean((1, 2, 3), keepdim=True).sqrt())
         history.append({"step": step, "loss": loss.item() / n, "perceptual": perceptual.item() / n,
                         "mse": mse.item() / n})  # per image
+        if on_step is not None:
+            on_step(step)
     G.train(was_training)
     latent = ProjectedLatent(w.detach().expand(n, G.num_ws, *w.shape[2:]).clone(), [m.detach().clone() for m in noise],
                              {"distance": name, "steps": steps, "per_layer": per_layer})
@@ -232,8 +236,8 @@ def resample_projected(G, latent: ProjectedLatent, blocks: BlockSpec, strength: 
     N(0, I), in every layer) and moved `strength` of the way there: w_a ← (1 − t)·w_a + t·w'_a.
     Other cells and the noise inputs are kept. `blocks` as for `ssnlib.resample`."""
     latent.check_for(G)
-    if not 0.0 < strength <= 1.0:
-        raise ValueError(f"strength must be in (0, 1], got {strength}")
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
     mask = BlockGrid(G.grid, G.grid).cell_mask(blocks).to(latent.ws.device)
     z_prior = G.sample_z(len(latent.ws), generator, device=_device(G))
     w_prior = G.mapping(z_prior).to(latent.ws.device)  # (N, w_dim, gh, gw)

@@ -141,3 +141,42 @@ def test_picker_in_voila(served_notebook, browser, tmp_path):
         click_cells_and_resample(page, "voila")
     finally:
         stop(server)
+
+
+def test_picker_opens_an_uploaded_image_in_voila(served_notebook, browser, tmp_path):
+    """"Open image…": the browser uploads a file, the kernel projects it (status line with PSNR),
+    and its cells resample like any image's."""
+    import numpy as np
+    from PIL import Image
+
+    work, env = served_notebook
+    target = tmp_path / "mine.png"
+    Image.fromarray(np.tile(np.linspace(0, 255, 48, dtype=np.uint8)[:, None, None], (1, 40, 3))).save(target)
+    port = free_port()
+    server = start([sys.executable, "-m", "voila", NOTEBOOK.name, "--no-browser", f"--port={port}",
+                    "--Voila.ip=127.0.0.1"], work, env, tmp_path / "voila.log")
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/", 120, server)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/", timeout=300_000)
+        page.wait_for_selector(".ssn-cell-1-1", timeout=300_000)
+        before = image_source(page)
+        with page.expect_file_chooser() as chooser:  # the widget's file input exists only while choosing
+            page.locator(".ssn-open-image").click()
+        chooser.value.set_files(str(target))
+        page.wait_for_selector("text=projected mine.png", timeout=120_000)
+        assert image_source(page) != before, "the projected image is not shown"
+        page.wait_for_selector("text=step 2/2", timeout=10_000)
+        projected = image_source(page)
+        page.locator(".ssn-cell-1-1").click()
+        page.wait_for_selector("text=selected: (1,1)", timeout=60_000)
+        page.get_by_role("button", name="Resample").click()
+        deadline = time.time() + 60
+        while image_source(page) == projected:
+            assert time.time() < deadline, "the projected image did not change after Resample"
+            page.wait_for_timeout(250)
+        page.wait_for_selector("text=step 3/3", timeout=60_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "picker-upload-voila.png"), full_page=True)
+    finally:
+        stop(server)

@@ -186,3 +186,60 @@ def test_candidates_belong_to_the_image_they_were_drawn_for(session):
     session.undo()  # back to the image they were drawn for: still usable
     session.choose(options[1])
     assert torch.equal(session.z, options[1]) and session.last_change().inside > 0
+
+
+def projected_latent(session, seed: int = 11):
+    from ssnlib.projection import ProjectedLatent
+
+    G = session.G
+    with torch.no_grad():
+        ws = G.broadcast_ws(G.mapping(G.sample_z(1, torch.Generator().manual_seed(seed))))
+    return ProjectedLatent(ws.clone(), G.make_noise(1, torch.Generator().manual_seed(seed + 1)))
+
+
+def test_a_projected_image_is_a_step_resampled_in_w_with_its_own_noise(session, tmp_path):
+    original = session.render().clone()
+    latent = projected_latent(session)
+    session.open_projection(latent)
+    assert session.projected and session.position == 1 and session.last_change() is None
+    assert torch.equal(session.render(), latent.render(session.G))  # its w grids and its noise inputs
+    session.toggle((1, 1))
+    session.resample()
+    changed = (session.z != latent.ws).any(2)[0]  # (num_ws, gh, gw)
+    assert changed[:, 1, 1].all() and changed.sum() == session.G.num_ws  # that cell, every layer, only it
+    assert 0 < session.last_change().locality <= 1
+    session.set_strength(0.0)
+    before = session.z.clone()
+    session.resample()
+    assert torch.equal(session.z, before)  # strength 0 keeps the cell
+    session.undo(), session.undo(), session.undo()
+    assert not session.projected and torch.equal(session.render(), original)  # the first image, its own noise
+    session.redo(), session.redo()
+    paths = session.save(tmp_path / "projected")
+    assert torch.equal(load_saved(paths[2], session.G), session.render())
+    assert session.new_image(seed=3) and not session.projected
+    assert torch.equal(session.noise[0], session._noises[0][0])  # new images use the session's noise again
+
+
+def test_open_image_upload_projects_into_the_picker(tmp_path):
+    import io
+    from datetime import datetime, timezone
+
+    from PIL import Image
+
+    from ssnlib.ui.widgets import BlockPicker
+
+    picker = BlockPicker(SSNGenerator(16, grid=(4, 4), **SMALL), projection_steps=3)
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((24, 30, 3), 180, np.uint8)).save(buffer, format="PNG")
+    picker.upload.value = ({"name": "mine.png", "type": "image/png", "size": buffer.tell(),
+                            "content": memoryview(buffer.getvalue()), "last_modified": datetime.now(timezone.utc)},)
+    assert picker.session.projected and picker.session.position == 1
+    assert "projected mine.png (centre-cropped 30×24 to 24×24" in picker.status.value and "dB" in picker.status.value
+    assert picker.progress.value == 3 and picker.upload.value == ()
+    picker.toggle((2, 2))
+    picker.resample_button.click()
+    assert picker.session.position == 2 and picker.session.projected
+    picker.upload.value = ({"name": "broken.png", "type": "image/png", "size": 3, "content": memoryview(b"xyz"),
+                            "last_modified": datetime.now(timezone.utc)},)
+    assert "broken.png: cannot read this image" in picker.status.value and picker.session.position == 2

@@ -77,7 +77,7 @@ def test_resample_projected_redraws_only_the_chosen_cells_from_the_prior():
     torch.testing.assert_close(half.ws, (latent.ws + full.ws) / 2)
     assert all(torch.equal(a, b) for a, b in zip(full.noise, latent.noise))
     with pytest.raises(ValueError, match="strength"):
-        resample_projected(G, latent, [(1, 2)], strength=0.0)
+        resample_projected(G, latent, [(1, 2)], strength=-0.1)
     with pytest.raises(ValueError, match="outside the 4×4 grid"):
         resample_projected(G, latent, [(4, 0)])
 

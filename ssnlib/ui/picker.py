@@ -1,8 +1,11 @@
 """The block picker's logic, without any widget code: "I like this church, but give me a new tower".
 
-A `PickerSession` holds one generator, one image's latent grid with an undo/redo history, the
-noise inputs (fixed for the session, so only the latents change the image), the selected cells
-and the resampling strength. `ssnlib.ui.widgets.BlockPicker` is a thin ipywidgets view over it.
+A `PickerSession` holds one generator, one image's latent with an undo/redo history, the
+noise inputs (fixed for the session, so only the latents change the image — an opened projection
+brings its own), the selected cells and the resampling strength. A history step's latent is a z
+grid (N, z_dim, gh, gw) for the generator's own images, or a projected image's per-layer w grids
+(N, num_ws, w_dim, gh, gw) (`open_projection`), resampled with `projection.resample_projected`.
+`ssnlib.ui.widgets.BlockPicker` is a thin ipywidgets view over it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 
 from ..blocks import BlockGrid, resample
 from ..io.serialization import atomic_write, save_tensors
+from ..projection import ProjectedLatent, resample_projected
 from ..viz import to_uint8
 
 logger = logging.getLogger(__name__)
@@ -47,8 +51,9 @@ class PickerSession:
         self.selection: set[tuple[int, int]] = set()
         self._rng = torch.Generator().manual_seed(seed)
         self.seed = seed
-        self.noise = G.make_noise(1, self._rng, device=self.device)
+        self._noises: list[list[torch.Tensor]] = [G.make_noise(1, self._rng, device=self.device)]
         self.history: list[torch.Tensor] = [G.sample_z(1, self._rng, device=self.device)]
+        self.noise_of: list[int] = [0]  # which of `_noises` each step renders with
         self.made_by: list[frozenset | None] = [None]  # the cells resampled to reach each step (None: new image)
         self.position = 0
         self._candidates_at: int | None = None  # the history position the shown candidates were drawn for
@@ -58,13 +63,27 @@ class PickerSession:
     # -- latents and history ------------------------------------------------------------------
     @property
     def z(self) -> torch.Tensor:
+        """The current step's latent: a z grid, or a projected image's w grids."""
         return self.history[self.position]
 
-    def _push(self, z: torch.Tensor, cells: frozenset | None) -> None:
+    @property
+    def noise(self) -> list[torch.Tensor]:
+        """The noise inputs the current step renders with."""
+        return self._noises[self.noise_of[self.position]]
+
+    @property
+    def projected(self) -> bool:
+        """Whether the current image is a projection (its latent is w grids, not z)."""
+        return self.z.ndim == 5
+
+    def _push(self, z: torch.Tensor, cells: frozenset | None, noise: int | None = None) -> None:
+        noise = self.noise_of[self.position] if noise is None else noise
         del self.history[self.position + 1:]
         del self.made_by[self.position + 1:]
+        del self.noise_of[self.position + 1:]
         self.history.append(z)
         self.made_by.append(cells)
+        self.noise_of.append(noise)
         self.position += 1
 
     @property
@@ -88,10 +107,19 @@ class PickerSession:
         False, and nothing recorded, when `seed` gives the image already shown."""
         rng = torch.Generator().manual_seed(seed) if seed is not None else self._rng
         z = self.G.sample_z(1, rng, device=self.device)
-        if torch.equal(z, self.z):
+        if not self.projected and torch.equal(z, self.z):
             return False
-        self._push(z, None)
+        self._push(z, None, noise=0)  # the session's own noise inputs, not a projection's
         return True
+
+    def open_projection(self, latent: ProjectedLatent) -> None:
+        """Show a projected image (`ssnlib.projection.project`) as a new step, with its noise inputs;
+        its cells are then resampled in w (`resample_projected`)."""
+        latent.check_for(self.G)
+        if len(latent.ws) != 1:
+            raise ValueError(f"the picker shows one image; this latent holds {len(latent.ws)}")
+        self._noises.append([n.to(self.device) for n in latent.noise])
+        self._push(latent.ws.to(self.device), None, noise=len(self._noises) - 1)
 
     # -- selection ----------------------------------------------------------------------------
     def toggle(self, cell: tuple[int, int]) -> None:
@@ -119,16 +147,23 @@ class PickerSession:
         return sorted(self.selection)
 
     # -- resampling ---------------------------------------------------------------------------
+    def _redraw(self, cells: list[tuple[int, int]]) -> torch.Tensor:
+        """The current latent with `cells` redrawn at `strength`: z by a variance-preserving mix
+        (`ssnlib.resample`), a projection's w towards a prior draw (`resample_projected`)."""
+        if self.projected:
+            return resample_projected(self.G, ProjectedLatent(self.z, self.noise), cells, self.strength, self._rng).ws
+        return resample(self.z, cells, self._rng, self.strength)
+
     def resample(self) -> None:
-        """Redraw the selected cells (variance-preserving mix at `strength`)."""
+        """Redraw the selected cells."""
         cells = self._require_selection()
-        self._push(resample(self.z, cells, self._rng, self.strength), frozenset(cells))
+        self._push(self._redraw(cells), frozenset(cells))
 
     def candidates(self, k: int) -> list[torch.Tensor]:
         """k alternative latents for the selection (not applied: `choose` one)."""
         cells = self._require_selection()
         self._candidates_at, self._candidate_cells = self.position, frozenset(cells)
-        return [resample(self.z, cells, self._rng, self.strength) for _ in range(k)]
+        return [self._redraw(cells) for _ in range(k)]
 
     @property
     def candidates_current(self) -> bool:
@@ -146,12 +181,16 @@ class PickerSession:
 
     # -- rendering ----------------------------------------------------------------------------
     @torch.no_grad()
-    def render(self, z: torch.Tensor | None = None) -> torch.Tensor:
-        """(1, 3, H, W) in [-1, 1] for z (default: the current latent), cached per latent."""
+    def render(self, z: torch.Tensor | None = None, noise: int | None = None) -> torch.Tensor:
+        """(1, 3, H, W) in [-1, 1] for a latent (default: the current one) with the noise inputs
+        `noise` (an index; default the current step's), cached per latent and noise."""
         z = self.z if z is None else z
-        key = hashlib.blake2b(z.detach().cpu().numpy().tobytes(), digest_size=16).hexdigest()
+        noise = self.noise_of[self.position] if noise is None else noise
+        key = f"{noise}:" + hashlib.blake2b(z.detach().cpu().numpy().tobytes(), digest_size=16).hexdigest()
         if key not in self._cache:
-            self._cache[key] = self.G(z, truncation_psi=self.truncation_psi, noise=self.noise).cpu()
+            inputs = self._noises[noise]
+            self._cache[key] = (self.G.synthesize(z, noise=inputs) if z.ndim == 5 else
+                                self.G(z, truncation_psi=self.truncation_psi, noise=inputs)).cpu()
             if len(self._cache) > 64:
                 self._cache.pop(next(iter(self._cache)))
         return self._cache[key]
@@ -167,7 +206,8 @@ class PickerSession:
         cells = self.made_by[self.position]
         if not self.can_undo or cells is None:
             return None
-        change = (self.render() - self.render(self.history[self.position - 1])).square().mean(1)[0]
+        previous = self.render(self.history[self.position - 1], self.noise_of[self.position - 1])
+        change = (self.render() - previous).square().mean(1)[0]
         mask = self.grid.pixel_mask(sorted(cells))
         total = change.sum().item()
         inside = change[mask].mean().item() if mask.any() else float("nan")
@@ -189,7 +229,8 @@ class PickerSession:
         atomic_write(png, lambda tmp: picture.save(tmp, format="PNG"))
         atomic_write(npy, lambda tmp: np.save(open(tmp, "wb"), self.z.cpu().numpy()))
         save_tensors(tensors, {"z": self.z, **{f"noise.{i}": n for i, n in enumerate(self.noise)}},
-                     {"truncation_psi": self.truncation_psi, "generator_class": type(self.G).__name__,
+                     {"latent": "ws" if self.projected else "z", "truncation_psi": self.truncation_psi,
+                      "generator_class": type(self.G).__name__,
                       "generator_config": self.G.config, "selection": sorted(self.selection)})
         logger.info("saved %s, %s, %s", png, npy, tensors)
         return [png, npy, tensors]
@@ -209,4 +250,6 @@ def load_saved(path: str | Path, G) -> torch.Tensor:
                          f"not {json.dumps(G.config)}")
     noise = [tensors[f"noise.{i}"] for i in range(len(G.synthesis.noise_resolutions()))]
     with torch.no_grad():
+        if meta.get("latent") == "ws":  # a projected image: its w grids
+            return G.synthesize(tensors["z"], noise=noise)
         return G(tensors["z"], truncation_psi=meta["truncation_psi"], noise=noise)

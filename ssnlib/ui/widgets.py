@@ -65,12 +65,13 @@ class BlockPicker(W.VBox):
     it needs `part_names` and `segment(images) -> (N, H, W)` part ids."""
 
     def __init__(self, G=None, models: dict[str, Path] | None = None, seed: int = 0, truncation_psi: float = 1.0,
-                 display_size: int = 384, segmenter=None):
+                 display_size: int = 384, segmenter=None, projection_steps: int = 200):
         if G is None and not models:
             raise ValueError("BlockPicker needs a generator G or a non-empty dict of model files")
         self.models = dict(models or {})
         self.display_size = display_size
         self.segmenter = segmenter
+        self.projection_steps = projection_steps
         self.session: PickerSession | None = None
         self._candidates: list = []
 
@@ -90,6 +91,9 @@ class BlockPicker(W.VBox):
         self.diff_toggle = W.ToggleButton(value=False, description="Difference view", icon="adjust")
         self.save_path = W.Text(value="picker/image", description="save as", layout=W.Layout(width="300px"))
         self.save_button = W.Button(description="Save", icon="save")
+        self.upload = W.FileUpload(accept="image/*", multiple=False, description="Open image…", icon="upload")
+        self.upload.add_class("ssn-open-image")
+        self.progress = W.IntProgress(min=0, max=projection_steps, layout=W.Layout(display="none", width="300px"))
         self.part_choice = W.Dropdown(options=[], description="part", layout=W.Layout(width="260px"))
         self.part_button = W.Button(description="Select part", icon="crosshairs")
         self.status = W.HTML()
@@ -113,6 +117,7 @@ class BlockPicker(W.VBox):
         self.diff_toggle.observe(lambda _: self._refresh(), names="value")
         self.save_button.on_click(lambda _: self._save())
         self.part_button.on_click(lambda _: self._select_part())
+        self.upload.observe(lambda _: self._open_image(), names="value")
 
         controls = W.VBox([
             W.HBox([self.resample_button, self.new_button, self.seed_box]),
@@ -121,6 +126,7 @@ class BlockPicker(W.VBox):
             W.HBox([self.k_slider, self.candidates_button]),
             W.HBox([self.part_choice, self.part_button]),
             self.diff_toggle, W.HBox([self.save_path, self.save_button]),
+            W.HBox([self.upload, self.progress]),
         ])
         top = [self.model_choice] if self.models else []
         super().__init__([*top, W.HBox([self.canvas, controls]), self.status,
@@ -239,6 +245,34 @@ class BlockPicker(W.VBox):
         self.session.select_mask(mask)
         self._sync_buttons()
         self.status.value = self.session.describe()
+
+    def _open_image(self) -> None:
+        """"Open image…": project the uploaded picture into this SSN and show it as a new step."""
+        if not self.upload.value:
+            return
+        from ..data.convert import to_tensor
+        from ..data.images import to_rgb
+        from ..projection import fit_target, project
+
+        upload = self.upload.value[0]
+        name = upload["name"]
+        try:
+            with Image.open(io.BytesIO(bytes(upload["content"]))) as picture:
+                target, note = fit_target(to_tensor(np.array(to_rgb(picture))), self.session.G.resolution)
+        except Exception as err:  # PIL reports unreadable files with many exception types
+            self.status.value = f"<b style='color:#b00'>{name}: cannot read this image ({type(err).__name__})</b>"
+            self.upload.value = ()
+            return
+        self.progress.value, self.progress.layout.display = 0, ""
+        with self._busy(f"projecting {name} ({self.projection_steps} steps) …"):
+            result = project(self.session.G, target, steps=self.projection_steps, progress=False,
+                             on_step=lambda step: setattr(self.progress, "value", step + 1))
+            self.session.open_projection(result.latent)
+        self.progress.layout.display = "none"
+        self.upload.value = ()
+        self._refresh()
+        self.status.value += (f" · projected {name}{' (' + note + ')' if note else ''}: "
+                              f"PSNR {result.latent.meta['psnr'][0]:.1f} dB, {result.distance} distance")
 
     def _save(self) -> None:
         with self._busy("saving …"):
