@@ -37,6 +37,7 @@ from .data.images import ImageDataset
 from .data.procedural import ProceduralDataset
 from .io.serialization import load_tensors, save_generator, save_tensors
 from .networks import Discriminator, SSNGenerator, StyleGAN2Generator
+from .progress import hidden
 from .viz import save_image_grid
 
 logger = logging.getLogger(__name__)
@@ -677,7 +678,7 @@ def _train(config: TrainConfig, resume: str | Path | None) -> Trainer:
     total = int(round(config.kimg * 1000))
     log = RunLog(out, trainer.step) if env.is_main else None
     quality = QualityLog(out, config, trainer.step) if env.is_main and config.quality_kimg else None
-    bar = tqdm(total=total, initial=trainer.nimg, unit="img", unit_scale=True, disable=not env.is_main,
+    bar = tqdm(total=total, initial=trainer.nimg, unit="img", unit_scale=True, disable=hidden(env.is_main),
                desc=f"train {Path(config.out).name}", mininterval=0.1 if sys.stderr.isatty() else 60)
     start_time, start_nimg = time.perf_counter(), trainer.nimg
     if env.is_main and trainer.step == 0:

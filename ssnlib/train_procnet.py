@@ -33,6 +33,7 @@ from .metrics.procnet import (
     TRAIN_SEED,
     ProcNet,
 )
+from .progress import hidden
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ def train_procnet(
         opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))
     losses = []
     net.train()
-    bar = tqdm(range(steps), desc="train ProcNet", disable=not progress)
+    bar = tqdm(range(steps), desc="train ProcNet", disable=hidden(progress))
     for step in bar:
         split = splits[resolutions[step % len(resolutions)]]
         idx = torch.randint(n_train, (batch_size,), generator=gen)

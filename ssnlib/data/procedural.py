@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from ..progress import hidden
 from .convert import to_tensor
 from .errors import DatasetError
 from .raster import Canvas
@@ -93,7 +94,7 @@ class ProceduralDataset(Dataset, abc.ABC):
         images = np.empty((len(indices), r, r, 3), np.uint8)
         segmentations = np.empty((len(indices), r, r), np.uint8)
         labels = {name: np.empty(len(indices), np.int64) for name in self.ATTRIBUTES}
-        bar = tqdm(indices, desc=f"render {type(self).__name__} {r}px", disable=not progress)
+        bar = tqdm(indices, desc=f"render {type(self).__name__} {r}px", disable=hidden(progress))
         for k, i in enumerate(bar):
             sample = self.render(i)
             images[k], segmentations[k] = sample.image, sample.segmentation

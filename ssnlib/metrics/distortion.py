@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..losses import single_block_resample
+from ..progress import hidden
 from .stats import mean_se
 
 
@@ -38,7 +39,7 @@ def distortion(
         raise ValueError(f"n_samples must be at least 2, got {n_samples}")
     outside, inside, locality = [], [], []
     done = 0
-    with tqdm(total=n_samples, desc="distortion", disable=not progress, leave=False) as bar:
+    with tqdm(total=n_samples, desc="distortion", disable=hidden(progress), leave=False) as bar:
         while done < n_samples:
             n = min(batch_size, n_samples - done)
             z = G.sample_z(n, generator, device=device)

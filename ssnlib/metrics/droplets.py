@@ -31,6 +31,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..progress import hidden
+
 log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 10.0  # a peak ten times the median magnitude counts as a droplet
@@ -133,7 +135,7 @@ def droplet_statistics(
     selected = _select(G, layers)
     G = G.to(device).eval()
     with capture_magnitudes(G, list(selected)) as captured, tqdm(total=n, unit="img", desc="droplet features",
-                                                                 disable=not progress, leave=False) as bar:
+                                                                 disable=hidden(progress), leave=False) as bar:
         done = 0
         while done < n:
             m = min(batch_size, n - done)

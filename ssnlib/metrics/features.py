@@ -36,6 +36,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, Featu
 from torch_fidelity.sample_similarity_lpips import URL_VGG16_LPIPS, SampleSimilarityLPIPS
 from tqdm.auto import tqdm
 
+from ..progress import hidden
 from .frechet import FeatureStats, fid_bootstrap_se, fid_from_stats
 
 log = logging.getLogger(__name__)
@@ -377,7 +378,7 @@ def compute_feature_stats(
     extractor = as_feature_extractor(extractor)
     stats = FeatureStats(keep_features=keep_features)
     with torch.no_grad(), tqdm(total=n, unit="img", desc=desc or f"{extractor.name} features",
-                               disable=not progress, leave=False) as bar:
+                               disable=hidden(progress), leave=False) as bar:
         for batch in _image_batches(images, n, batch_size):
             stats.update(extractor(batch))
             bar.update(batch.shape[0])

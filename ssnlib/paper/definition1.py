@@ -33,6 +33,7 @@ from ..blocks import BlockGrid, resample_each
 from ..metrics import as_feature_extractor, compute_feature_stats, fid_from_stats
 from ..metrics.features import ExtractorLike
 from ..metrics.frechet import FeatureStats
+from ..progress import hidden
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def definition1_sets(
                 type(G).__name__, G.resolution, G.resolution, grid.grid, nb, len(specs), n)
 
     rows = []
-    for k, spec in enumerate(tqdm(specs, desc="sets", disable=not progress)):
+    for k, spec in enumerate(tqdm(specs, desc="sets", disable=hidden(progress))):
         start, blocks, noise = spec
         if start == "independent":
             images = render(G, *draw(n), batch_size)
