@@ -29,7 +29,7 @@ reproduce: venv
 	@mkdir -p results/$(PRESET)
 	@for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb ($(PRESET))"; \
-	  SSNLIB_PRESET=$(PRESET) TQDM_DISABLE=1 $(PY) -m papermill --cwd notebooks --log-level WARNING $$nb \
+	  SSNLIB_PRESET=$(PRESET) TQDM_DISABLE=1 SSNLIB_LOG_LEVEL=WARNING $(PY) -m papermill --cwd notebooks --log-level WARNING $$nb \
 	    results/$(PRESET)/$$(basename $$nb) -p preset $(PRESET) || exit 1; \
 	done
 	$(PY) -m ssnlib summary --preset $(PRESET)

@@ -243,3 +243,37 @@ def test_open_image_upload_projects_into_the_picker(tmp_path):
     picker.upload.value = ({"name": "broken.png", "type": "image/png", "size": 3, "content": memoryview(b"xyz"),
                             "last_modified": datetime.now(timezone.utc)},)
     assert "broken.png: cannot read this image" in picker.status.value and picker.session.position == 2
+
+
+def test_select_mask_with_a_minimum_share_ignores_cells_a_part_barely_touches(session):
+    mask = torch.zeros(16, 16, dtype=torch.bool)
+    mask[4:8, 4:8] = True  # all of cell (1, 1)
+    mask[0, 15] = True  # one pixel of cell (0, 3): 1/16 of it
+    mask[8:10, 0:4] = True  # half of cell (2, 0)
+    session.select_mask(mask)
+    assert session.selection == {(1, 1), (0, 3), (2, 0)}  # every cell it touches
+    session.select_mask(mask, min_share=0.25)
+    assert session.selection == {(1, 1), (2, 0)}
+    session.select_mask(mask, min_share=0.75)
+    assert session.selection == {(1, 1)}
+
+
+def test_parts_offered_are_the_models_datasets_and_a_missing_choice_is_named():
+    from ssnlib.ui.widgets import BlockPicker
+
+    class Parts:
+        part_names = ("face/background", "face/hair", "church/sky", "church/tower")
+
+        def segment(self, images):
+            return torch.zeros(images.shape[0], *images.shape[2:], dtype=torch.long)
+
+    G = SSNGenerator(16, grid=(4, 4), **SMALL)
+    assert list(BlockPicker(G, segmenter=Parts(), dataset="faces").part_choice.options) == ["face/background",
+                                                                                              "face/hair"]
+    assert list(BlockPicker(G, segmenter=Parts(), dataset="churches").part_choice.options) == ["church/sky",
+                                                                                                 "church/tower"]
+    assert len(BlockPicker(G, segmenter=Parts()).part_choice.options) == 4  # dataset unknown: all
+    picker = BlockPicker(G, segmenter=Parts(), dataset="faces")
+    picker.part_choice.value = None
+    picker.part_button.click()
+    assert "choose a part first" in picker.status.value

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from ssnlib import SSNGenerator
 from ssnlib.io.serialization import load_generator, load_tensors, save_generator
 from ssnlib.paper import runs
 from ssnlib.paper.presets import get_preset
@@ -124,3 +125,20 @@ def test_every_shipped_cpu_generator_is_found_by_the_registry():
         if runs.shipped_generator(config, name) is None:
             missing.append(name)
     assert not missing
+
+
+def test_the_model_menu_lists_described_ssns_and_no_ci_test_runs(tmp_path, monkeypatch):
+    from ssnlib.io.serialization import save_generator
+
+    monkeypatch.setenv("SSNLIB_RUNS", str(tmp_path / "runs"))
+    G = SSNGenerator(16, grid=(4, 4), z_dim=8, w_dim=8, channel_base=64, channel_max=8, mapping_layers=2)
+    config = get_preset("cpu").train_config(lambda_d=100.0, grid=(4, 4))
+    for preset, name in (("cpu", "ssn4x4-faces-ld100"), ("ci", "ssn4x4-faces-ld100"), ("cpu", "stylegan2-faces")):
+        (tmp_path / "models" / preset).mkdir(parents=True, exist_ok=True)
+        save_generator(tmp_path / "models" / preset / f"{name}.safetensors", G, {"train_config": config.to_dict()})
+    run = tmp_path / "runs" / "ci" / "ssn4x4-faces-abc"
+    run.mkdir(parents=True)
+    save_generator(run / "generator.safetensors", G)
+    menu = runs.available_models(tmp_path / "models")
+    assert list(menu) == ["cpu · faces · 4×4 · λD 100 (shipped ssn4x4-faces-ld100)"]
+    assert runs.describe_model(run / "generator.safetensors") == "generator"  # no training config stored

@@ -45,6 +45,12 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
     atomic_write(path, lambda tmp: save_file(flat, tmp, metadata=meta))
 
 
+def _header(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as f:
+        header_len = int.from_bytes(f.read(8), "little")
+        return json.loads(f.read(header_len))
+
+
 def load_tensors(path: str | Path,
                  device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read a file written by `save_tensors`: (tensors, decoded metadata)."""
@@ -53,13 +59,22 @@ def load_tensors(path: str | Path,
         raise FileNotFoundError(f"no such checkpoint file: {path}")
     try:
         tensors = load_file(str(path), device=str(device))
-        with open(path, "rb") as f:
-            header_len = int.from_bytes(f.read(8), "little")
-            header = json.loads(f.read(header_len))
+        header = _header(path)
     except (SafetensorError, ValueError, OSError) as err:
         raise ValueError(f"{path} is not a readable safetensors file: {err}") from err
-    metadata = {k: json.loads(v) for k, v in header.get("__metadata__", {}).items()}
-    return tensors, metadata
+    return tensors, {k: json.loads(v) for k, v in header.get("__metadata__", {}).items()}
+
+
+def load_metadata(path: str | Path) -> dict[str, Any]:
+    """The decoded metadata of a `save_tensors` file, without reading its tensors."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such checkpoint file: {path}")
+    try:
+        header = _header(path)
+    except (ValueError, OSError) as err:
+        raise ValueError(f"{path} is not a readable safetensors file: {err}") from err
+    return {k: json.loads(v) for k, v in header.get("__metadata__", {}).items()}
 
 
 def build_generator(class_name: str, config: dict[str, Any]):

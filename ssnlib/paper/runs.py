@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..io.serialization import load_generator, load_tensors, save_tensors
+from ..io.serialization import load_generator, load_metadata, load_tensors, save_tensors
 from ..train import FINAL_GENERATOR, TrainConfig, latest_checkpoint, train
 
 logger = logging.getLogger(__name__)
@@ -132,12 +132,31 @@ def ship_runs(preset: str, root: str | Path | None = None, models: str | Path | 
     return written
 
 
-def available_models(root: str | Path | None = None) -> dict[str, Path]:
-    """Finished runs (`runs/<preset>/<name>/generator.safetensors`) and shipped generators
-    (`models/<preset>/<name>.safetensors`) of SSNs, by display name."""
+def describe_model(path: str | Path) -> str:
+    """One line from a generator file's stored training config: dataset, grid, λD and the
+    regularizer variant ("faces · 4×4 · λD 100"); the file name where the file has none."""
+    config = load_metadata(path).get("train_config")
+    if not config:
+        return Path(path).stem
+    parts = [Path(config["dataset"]).name, "×".join(map(str, config["grid"]))]
+    if config.get("conditioning") == "spade":
+        parts.append("SPADE")
+    parts.append(f"λD {config.get('lambda_d', 0):g}")
+    if config.get("pl_kind") == "low_distortion":
+        parts.append(f"eq. 15 weight {config.get('pl_weight'):g}")
+    return " · ".join(parts)
+
+
+def available_models(root: str | Path | None = None, presets: tuple[str, ...] = ("cpu", "gpu", "paper"),
+                     ) -> dict[str, Path]:
+    """SSN generators a person would choose from, by a display name that says what each is:
+    shipped ones (`models/<preset>/<name>.safetensors`) and finished runs (`runs/<preset>/…`) of
+    `presets` — not the `ci` preset's test models."""
     found: dict[str, Path] = {}
-    for path in sorted(Path(root or default_models_root()).glob("*/*.safetensors")):
-        found[f"{path.parent.name}/{path.stem} (shipped)"] = path
-    for path in sorted(Path(default_runs_root()).glob("*/*/generator.safetensors")):
-        found[f"{path.parent.parent.name}/{path.parent.name}"] = path
-    return {name: path for name, path in found.items() if "ssn" in name}
+    for preset in presets:
+        shipped = sorted((Path(root or default_models_root()) / preset).glob("ssn*.safetensors"))
+        for path in shipped:
+            found[f"{preset} · {describe_model(path)} (shipped {path.stem})"] = path
+        for path in sorted((Path(default_runs_root()) / preset).glob("ssn*/generator.safetensors")):
+            found[f"{preset} · {describe_model(path)} (run {path.parent.name})"] = path
+    return found

@@ -130,9 +130,18 @@ class PickerSession:
     def clear_selection(self) -> None:
         self.selection = set()
 
-    def select_mask(self, pixel_mask: torch.Tensor | np.ndarray, add: bool = False) -> None:
-        """Select every cell overlapping an image-resolution boolean mask (e.g. a part's pixels)."""
-        cells = self.grid.cells_of(torch.as_tensor(np.asarray(pixel_mask), dtype=torch.bool))
+    def select_mask(self, pixel_mask: torch.Tensor | np.ndarray, add: bool = False, min_share: float = 0.0) -> None:
+        """Select the cells an image-resolution boolean mask (e.g. a part's pixels) covers: every
+        cell it touches, or with `min_share` > 0 those of whose pixels at least that share it covers."""
+        mask = torch.as_tensor(np.asarray(pixel_mask), dtype=torch.bool)
+        if min_share > 0:
+            if tuple(mask.shape) != self.grid.image_size:
+                raise ValueError(f"pixel mask of shape {tuple(mask.shape)} does not match the image size "
+                                 f"{self.grid.image_size}")
+            (gh, gw), (ch, cw) = self.grid.grid, self.grid.cell_size
+            cells = mask.reshape(gh, ch, gw, cw).float().mean((1, 3)) >= min_share
+        else:
+            cells = self.grid.cells_of(mask)
         chosen = {(int(r), int(c)) for r, c in cells.nonzero().tolist()}
         self.selection = (self.selection | chosen) if add else chosen
 

@@ -21,9 +21,9 @@ from .picker import PickerSession
 
 logger = logging.getLogger(__name__)
 
-SELECTED = "rgba(255, 40, 40, 0.38)"
+SELECTED = "rgba(255, 40, 40, 0.08)"  # a faint tint: the outline marks the cell, the pixels stay visible
 UNSELECTED = "rgba(0, 0, 0, 0)"
-SELECTED_BORDER = "2px solid rgb(255, 40, 40)"
+SELECTED_BORDER = "3px solid rgb(255, 40, 40)"
 UNSELECTED_BORDER = "1px solid rgba(255, 255, 255, 0.35)"
 
 
@@ -55,6 +55,8 @@ def heatmap_pixels(values: np.ndarray) -> np.ndarray:
 
 
 CURRENT_MODEL = "the generator given (this notebook's)"
+PART_DOMAINS = {"faces": "face", "churches": "church"}  # dataset → the prefix of its part names
+PART_MIN_SHARE = 0.25  # "Select part" takes the cells at least this much covered by the part
 
 
 class BlockPicker(W.VBox):
@@ -65,12 +67,13 @@ class BlockPicker(W.VBox):
     it needs `part_names` and `segment(images) -> (N, H, W)` part ids."""
 
     def __init__(self, G=None, models: dict[str, Path] | None = None, seed: int = 0, truncation_psi: float = 1.0,
-                 display_size: int = 384, segmenter=None, projection_steps: int = 200):
+                 display_size: int = 384, segmenter=None, projection_steps: int = 200, dataset: str | None = None):
         if G is None and not models:
             raise ValueError("BlockPicker needs a generator G or a non-empty dict of model files")
         self.models = dict(models or {})
         self.display_size = display_size
         self.segmenter = segmenter
+        self.dataset = dataset  # "faces" / "churches": which of the segmenter's parts to offer
         self.projection_steps = projection_steps
         self.session: PickerSession | None = None
         self._candidates: list = []
@@ -143,8 +146,11 @@ class BlockPicker(W.VBox):
         if self.model_choice.value == CURRENT_MODEL:
             self._start(self.given)
             return
+        from ..io.serialization import load_metadata
+
         path = self.models[self.model_choice.value]
         with self._busy(f"loading {path.name} …"):
+            self.dataset = load_metadata(path).get("train_config", {}).get("dataset", self.dataset)
             self._start(load_generator(path))
 
     def _start(self, G) -> None:
@@ -169,7 +175,11 @@ class BlockPicker(W.VBox):
         self._refresh()
 
     def _part_names(self) -> list[str]:
-        return list(self.segmenter.part_names) if self.segmenter is not None else []
+        """The segmenter's parts of this model's dataset ("face/…" for faces), all if unknown."""
+        if self.segmenter is None:
+            return []
+        domain = PART_DOMAINS.get(Path(self.dataset).name if self.dataset else "")
+        return [name for name in self.segmenter.part_names if domain is None or name.startswith(domain + "/")]
 
     # -- actions ------------------------------------------------------------------------------
     @contextmanager
@@ -233,8 +243,11 @@ class BlockPicker(W.VBox):
         self._refresh()
 
     def _select_part(self) -> None:
-        if self.segmenter is None or not self.part_choice.value:
+        if self.segmenter is None:
             self.status.value = "<b>no part segmenter for this model</b>"
+            return
+        if not self.part_choice.value:
+            self.status.value = "<b>choose a part first</b>"
             return
         with torch.no_grad():
             parts = self.segmenter.segment(self.session.render())[0]
@@ -242,7 +255,7 @@ class BlockPicker(W.VBox):
         if not mask.any():
             self.status.value = f"<b>no '{self.part_choice.value}' pixels in this image</b>"
             return
-        self.session.select_mask(mask)
+        self.session.select_mask(mask, min_share=PART_MIN_SHARE)
         self._sync_buttons()
         self.status.value = self.session.describe()
 
