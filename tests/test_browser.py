@@ -180,3 +180,45 @@ def test_picker_opens_an_uploaded_image_in_voila(served_notebook, browser, tmp_p
         page.screenshot(path=str(ARTIFACTS / "picker-upload-voila.png"), full_page=True)
     finally:
         stop(server)
+
+
+def test_picker_flows_in_voila(served_notebook, browser, tmp_path):
+    """The flows that used to leave stale state: New image with the same seed, candidates then
+    Resample, Undo then Difference view, Select part."""
+    work, env = served_notebook
+    port = free_port()
+    server = start([sys.executable, "-m", "voila", NOTEBOOK.name, "--no-browser", f"--port={port}",
+                    "--Voila.ip=127.0.0.1"], work, env, tmp_path / "voila.log")
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/", 120, server)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(f"http://127.0.0.1:{port}/", timeout=300_000)
+        page.wait_for_selector(".ssn-cell-1-1", timeout=300_000)
+        first = image_source(page)
+        page.get_by_role("button", name="New image").click()  # the box holds the shown seed: the next one
+        page.wait_for_selector("text=step 2/2", timeout=60_000)
+        second = image_source(page)
+        page.get_by_role("button", name="New image").click()
+        page.wait_for_selector("text=step 3/3", timeout=60_000)
+        assert len({first, second, image_source(page)}) == 3, "New image twice must give two new images"
+        page.locator(".ssn-cell-1-1").click()
+        page.wait_for_selector("text=selected: (1,1)", timeout=60_000)
+        page.get_by_role("button", name="Show candidates").click()
+        page.wait_for_selector("text=Use #4", timeout=60_000)
+        page.get_by_role("button", name="Resample").click()
+        page.wait_for_selector("text=step 4/4", timeout=60_000)
+        page.wait_for_selector("text=Use #1", state="detached", timeout=60_000)  # candidates of the old image go
+        page.get_by_role("button", name="Difference view").click()
+        page.wait_for_selector("text=inside selection", timeout=60_000)
+        page.get_by_role("button", name="Undo").click()
+        page.wait_for_selector("text=no resample to compare", timeout=60_000)
+        page.get_by_role("button", name="Redo").click()
+        page.wait_for_selector("text=inside selection", timeout=60_000)
+        page.locator(".widget-dropdown:has(label:text-is('part')) select").select_option("face/hair")
+        page.get_by_role("button", name="Select part").click()
+        page.wait_for_function("document.body.innerText.includes('selected:') && "
+                               "!document.body.innerText.includes('selected: (1,1) ·')", timeout=60_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "picker-flows-voila.png"), full_page=False)
+    finally:
+        stop(server)

@@ -88,8 +88,11 @@ def test_rendering_is_cached_and_deterministic(session):
 def test_save_regenerates_the_exact_image(session, tmp_path):
     session.toggle((2, 2))
     session.resample()
-    paths = session.save(tmp_path / "pick")
-    assert [p.suffix for p in paths] == [".png", ".npy", ".safetensors"]
+    paths = session.save(tmp_path / "new" / "pick", size=64)
+    assert [p.name for p in paths] == ["pick.png", "pick.npy", "pick.safetensors", "pick-64px.png"]
+    from PIL import Image
+
+    assert Image.open(paths[0]).size == (16, 16) and Image.open(paths[3]).size == (64, 64)
     assert np.array_equal(np.load(paths[1]), session.z.numpy())
     torch.testing.assert_close(load_saved(paths[2], session.G), session.render(), rtol=0, atol=0)
     other = SSNGenerator(16, grid=(2, 2), **SMALL)
@@ -277,3 +280,34 @@ def test_parts_offered_are_the_models_datasets_and_a_missing_choice_is_named():
     picker.part_choice.value = None
     picker.part_button.click()
     assert "choose a part first" in picker.status.value
+
+
+def test_png_outlines_the_given_cells_on_the_grid():
+    import io
+
+    from PIL import Image
+
+    from ssnlib.ui.widgets import OUTLINE_RGB, png_bytes
+
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    out = np.asarray(Image.open(io.BytesIO(png_bytes(pixels, 16, (2, 2), {(0, 1)}))))
+    red = np.all(out == OUTLINE_RGB, axis=2)
+    assert red[0, 8:16].all() and red[7, 8:16].all() and red[0:8, 8].all() and red[0:8, 15].all()
+    assert not red[8:, :].any() and not red[:, :8].any()  # only cell (0, 1)
+    assert np.all(out[8, :8] == 255)  # the grid line between the rows
+
+
+def test_new_image_moves_to_the_next_seed_when_the_box_is_unchanged():
+    from ssnlib.ui.widgets import BlockPicker
+
+    G = SSNGenerator(16, grid=(4, 4), **SMALL)
+    picker = BlockPicker(G, seed=4, display_size=64)
+    assert torch.equal(picker.session.z, G.sample_z(1, torch.Generator().manual_seed(4)))  # the seed names the image
+    first = picker.image.value
+    picker.new_button.click()
+    assert picker.seed_box.value == 5 and picker.session.position == 1 and picker.image.value != first
+    picker.new_button.click()
+    assert picker.seed_box.value == 6 and picker.session.position == 2
+    picker.seed_box.value = 4  # a seed typed in: that image, not the next one
+    picker.new_button.click()
+    assert picker.seed_box.value == 4 and picker.image.value == first and picker.session.position == 3

@@ -49,10 +49,11 @@ class PickerSession:
         self.truncation_psi = truncation_psi
         self.strength = 1.0
         self.selection: set[tuple[int, int]] = set()
-        self._rng = torch.Generator().manual_seed(seed)
+        self._rng = torch.Generator().manual_seed(seed)  # resamples and candidates
         self.seed = seed
         self._noises: list[list[torch.Tensor]] = [G.make_noise(1, self._rng, device=self.device)]
-        self.history: list[torch.Tensor] = [G.sample_z(1, self._rng, device=self.device)]
+        # the first image is the one `new_image(seed)` draws: a seed names one image
+        self.history: list[torch.Tensor] = [G.sample_z(1, torch.Generator().manual_seed(seed), device=self.device)]
         self.noise_of: list[int] = [0]  # which of `_noises` each step renders with
         self.made_by: list[frozenset | None] = [None]  # the cells resampled to reach each step (None: new image)
         self.position = 0
@@ -225,24 +226,28 @@ class PickerSession:
         return Change(change.numpy(), inside, outside, locality)
 
     def save(self, stem: str | Path, size: int | None = None) -> list[Path]:
-        """stem.png (the image, nearest-upscaled to `size` pixels if given), stem.npy (the latent
-        grid) and stem.safetensors (latent, noise, ψ and the generator config: everything needed
-        to regenerate the exact image)."""
+        """stem.png (the image, 1:1), stem.npy (the latent grid), stem.safetensors (latent, noise, ψ
+        and the generator config: everything needed to regenerate the exact image) and, with `size`
+        larger than the image, stem-<size>px.png (nearest-upscaled, as the picker shows it)."""
         stem = Path(stem)
         from PIL import Image
 
+        stem.parent.mkdir(parents=True, exist_ok=True)
         png, npy, tensors = stem.with_suffix(".png"), stem.with_suffix(".npy"), stem.with_suffix(".safetensors")
         picture = Image.fromarray(self.image())
-        if size is not None and size > picture.width:
-            picture = picture.resize((size, size * picture.height // picture.width), Image.NEAREST)
         atomic_write(png, lambda tmp: picture.save(tmp, format="PNG"))
+        shown = []
+        if size is not None and size > picture.width:
+            large = picture.resize((size, size * picture.height // picture.width), Image.NEAREST)
+            shown = [stem.with_name(f"{stem.name}-{size}px.png")]
+            atomic_write(shown[0], lambda tmp: large.save(tmp, format="PNG"))
         atomic_write(npy, lambda tmp: np.save(open(tmp, "wb"), self.z.cpu().numpy()))
         save_tensors(tensors, {"z": self.z, **{f"noise.{i}": n for i, n in enumerate(self.noise)}},
                      {"latent": "ws" if self.projected else "z", "truncation_psi": self.truncation_psi,
                       "generator_class": type(self.G).__name__,
                       "generator_config": self.G.config, "selection": sorted(self.selection)})
-        logger.info("saved %s, %s, %s", png, npy, tensors)
-        return [png, npy, tensors]
+        logger.info("saved %s", ", ".join(map(str, [png, npy, tensors, *shown])))
+        return [png, npy, tensors, *shown]
 
     def describe(self) -> str:
         cells = ", ".join(f"({r},{c})" for r, c in sorted(self.selection)) or "none"

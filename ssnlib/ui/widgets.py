@@ -27,8 +27,14 @@ SELECTED_BORDER = "3px solid rgb(255, 40, 40)"
 UNSELECTED_BORDER = "1px solid rgba(255, 255, 255, 0.35)"
 
 
-def png_bytes(pixels: np.ndarray, size: int | None = None, grid: tuple[int, int] | None = None) -> bytes:
-    """PNG of an (H, W, 3) uint8 image, nearest-upscaled to `size` px, with optional grid lines."""
+OUTLINE_RGB = (255, 40, 40)
+DEFAULT_SAVE = Path.home() / "ssnlib-picker" / "image"  # outside the repository's notebooks/
+
+
+def png_bytes(pixels: np.ndarray, size: int | None = None, grid: tuple[int, int] | None = None,
+              outline: frozenset | set | None = None) -> bytes:
+    """PNG of an (H, W, 3) uint8 image, nearest-upscaled to `size` px, with optional grid lines and
+    the cells of `outline` ((row, col) of `grid`) outlined in red."""
     image = Image.fromarray(pixels)
     if size is not None and size != image.width:
         image = image.resize((size, size * image.height // image.width), Image.NEAREST)
@@ -39,6 +45,11 @@ def png_bytes(pixels: np.ndarray, size: int | None = None, grid: tuple[int, int]
             arr[r * h // grid[0], :] = (255, 255, 255)
         for c in range(1, grid[1]):
             arr[:, c * w // grid[1]] = (255, 255, 255)
+        for r, c in outline or ():
+            top, bottom = r * h // grid[0], (r + 1) * h // grid[0] - 1
+            left, right = c * w // grid[1], (c + 1) * w // grid[1] - 1
+            arr[[top, bottom], left:right + 1] = OUTLINE_RGB
+            arr[top:bottom + 1, [left, right]] = OUTLINE_RGB
         image = Image.fromarray(arr)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
@@ -84,21 +95,21 @@ class BlockPicker(W.VBox):
         self.seed_box = W.IntText(value=seed, description="seed", layout=W.Layout(width="160px"))
         self.psi_slider = W.FloatSlider(value=truncation_psi, min=0.0, max=1.0, step=0.05, description="ψ")
         self.strength_slider = W.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05, description="strength")
-        self.resample_button = W.Button(description="Resample", button_style="primary", icon="random")
-        self.new_button = W.Button(description="New image", icon="image")
-        self.undo_button = W.Button(description="Undo", icon="undo")
-        self.redo_button = W.Button(description="Redo", icon="repeat")
-        self.clear_button = W.Button(description="Clear selection", icon="eraser")
+        self.resample_button = W.Button(description="Resample", button_style="primary")
+        self.new_button = W.Button(description="New image")
+        self.undo_button = W.Button(description="Undo")
+        self.redo_button = W.Button(description="Redo")
+        self.clear_button = W.Button(description="Clear selection")
         self.k_slider = W.IntSlider(value=4, min=2, max=8, description="candidates")
-        self.candidates_button = W.Button(description="Show candidates", icon="th")
-        self.diff_toggle = W.ToggleButton(value=False, description="Difference view", icon="adjust")
-        self.save_path = W.Text(value="picker/image", description="save as", layout=W.Layout(width="300px"))
-        self.save_button = W.Button(description="Save", icon="save")
-        self.upload = W.FileUpload(accept="image/*", multiple=False, description="Open image…", icon="upload")
+        self.candidates_button = W.Button(description="Show candidates")
+        self.diff_toggle = W.ToggleButton(value=False, description="Difference view")
+        self.save_path = W.Text(value=str(DEFAULT_SAVE), description="save as", layout=W.Layout(width="300px"))
+        self.save_button = W.Button(description="Save")
+        self.upload = W.FileUpload(accept="image/*", multiple=False, description="Open image…")
         self.upload.add_class("ssn-open-image")
         self.progress = W.IntProgress(min=0, max=projection_steps, layout=W.Layout(display="none", width="300px"))
         self.part_choice = W.Dropdown(options=[], description="part", layout=W.Layout(width="260px"))
-        self.part_button = W.Button(description="Select part", icon="crosshairs")
+        self.part_button = W.Button(description="Select part")
         self.status = W.HTML()
         self.image = W.Image(format="png")
         self.image.add_class("ssn-picker-image")
@@ -132,8 +143,12 @@ class BlockPicker(W.VBox):
             W.HBox([self.upload, self.progress]),
         ])
         top = [self.model_choice] if self.models else []
-        super().__init__([*top, W.HBox([self.canvas, controls]), self.status,
-                          W.HBox([self.diff_image, self.diff_label]), self.candidate_box])
+        # two columns that fit a 1440×900 screen: the image, its status and the candidates on the
+        # left; the controls and the difference view on the right
+        self.diff_label.layout = W.Layout(width="300px")
+        left = W.VBox([self.canvas, self.status, self.candidate_box])
+        right = W.VBox([controls, W.HBox([self.diff_image, self.diff_label])])
+        super().__init__([*top, W.HBox([left, right])])
         if G is not None:
             self._start(G)
         else:
@@ -155,6 +170,7 @@ class BlockPicker(W.VBox):
 
     def _start(self, G) -> None:
         self.session = PickerSession(G, seed=self.seed_box.value, truncation_psi=self.psi_slider.value)
+        self._shown_seed = self.seed_box.value
         gh, gw = self.session.grid.grid
         cell_w, cell_h = self.display_size // gw, self.display_size // gh
         self.cell_buttons = {}
@@ -206,9 +222,12 @@ class BlockPicker(W.VBox):
         self._refresh()
 
     def _new_image(self) -> None:
-        if not self.session.new_image(self.seed_box.value):
-            self.status.value = f"<b>seed {self.seed_box.value} is the image shown: change the seed for another</b>"
-            return
+        """The image of the seed in the box; when the box still holds the shown image's seed, the
+        next seed (so New image always gives a new image)."""
+        if self.seed_box.value == self._shown_seed:
+            self.seed_box.value += 1
+        self.session.new_image(self.seed_box.value)
+        self._shown_seed = self.seed_box.value
         self._refresh()
 
     def toggle(self, cell: tuple[int, int]) -> None:
@@ -313,7 +332,8 @@ class BlockPicker(W.VBox):
                                      "no resample to compare: this image was not made by resampling cells")
         else:
             self.diff_image.layout.display = ""
-            self.diff_image.value = png_bytes(heatmap_pixels(change.heatmap), self.display_size // 2)
+            self.diff_image.value = png_bytes(heatmap_pixels(change.heatmap), self.display_size // 2, s.grid.grid,
+                                              s.made_by[s.position])
             self.diff_label.value = (f"mean squared change — inside selection: {change.inside:.4f}, "
                                      f"outside: {change.outside:.4f}, locality: {change.locality:.2f}")
         self.status.value = s.describe()
