@@ -143,3 +143,24 @@ def test_the_logic_check_catches_what_it_forbids(tmp_path):
     message = str(failure.value)
     assert "compares the preset's name" in message and "'partly'" in message
     assert "defines a lambda" in message and "defines g" in message
+
+
+EXECUTED = sorted((ROOT / "results" / "cpu").glob("[0-9][0-9]_*.ipynb"))
+MACHINE_PATH = re.compile(r"(/work/|/root/|/home/|/tmp/|/usr/|\.venv/)")
+PROGRESS_BAR = re.compile(r"\d+%\|| \d+/\d+ \[\d")
+
+
+@pytest.mark.parametrize("path", EXECUTED, ids=lambda p: p.name)
+def test_executed_notebooks_show_no_machine_paths_and_no_progress_bars(path):
+    """What a reader of results/cpu/ sees is narrative, tables and figures (`make reproduce` runs
+    papermill with TQDM_DISABLE=1 and SSNLIB_LOG_LEVEL=WARNING)."""
+    problems = []
+    for i, cell in enumerate(read(path).cells):
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") + "".join(
+                v for k, v in output.get("data", {}).items() if k.startswith("text/") and isinstance(v, str))
+            if MACHINE_PATH.search(text):
+                problems.append(f"cell {i}: a machine path ({MACHINE_PATH.search(text).group(0)}…)")
+            if PROGRESS_BAR.search(text):
+                problems.append(f"cell {i}: a progress bar")
+    assert not problems, f"{path.name}: " + "; ".join(problems)
