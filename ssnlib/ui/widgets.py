@@ -247,7 +247,7 @@ class BlockPicker(W.VBox):
                 self._candidates = self.session.candidates(self.k_slider.value)
                 tiles = []
                 for i, z in enumerate(self._candidates):
-                    thumb = W.Image(value=png_bytes(self.session.image(z), self.display_size // 3), format="png")
+                    thumb = W.Image(value=png_bytes(self.session.image(z), self.display_size // 4), format="png")
                     use = W.Button(description=f"Use #{i + 1}", layout=W.Layout(width="auto"))
                     use.on_click(lambda _, z=z: self._use_candidate(z))
                     tiles.append(W.VBox([thumb, use]))
