@@ -281,3 +281,13 @@ def test_change_summary_and_projection_quality_rows():
     assert quality.loc["projections", "psnr_db"] == math.inf and quality.loc["projections", "n"] == 3
     assert quality.loc["projections", "fd_proc_to_targets"] == pytest.approx(0.0, abs=1e-6)  # identical sets
     assert quality.loc["random samples", "fd_proc_to_targets"] > 0
+
+
+def test_run_own_image_measures_and_draws_every_target():
+    from ssnlib.paper.own_image import run_own_image
+
+    run = run_own_image(tiny_ssn(), "churches", n_images=2, steps=3, cells=[(0, 1)], n_resamples=2, seed=0)
+    assert run.targets.shape == (3, 3, 16, 16) and run.resampled.shape == (3, 2, 3, 16, 16)
+    assert list(run.quality["images"]) == ["projections", "random samples"] and set(run.quality.dataset) == {"churches"}
+    assert list(run.changes["images"]) == ["projections", "samples"] and list(run.changes.resamples) == [6, 6]
+    assert len(run.figure(n_show=1).axes) == 2 * (2 + 2)  # one held-out row and the drawn one, 4 panels each

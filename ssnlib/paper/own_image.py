@@ -1,28 +1,27 @@
 """Notebook 10: block resampling of images the generator never produced — held-out procedural
 images, one drawn here, or a user's file — through projection (`ssnlib.projection`).
 
-    targets = held_out_images("faces", 16, 32)            # dataset seed 4242: never trained on
-    result = project(G, targets, steps=200)
-    table = projection_quality(G, targets, result.image)  # PSNR and FD-proc, vs random samples
-    resampled = resample_projection(G, result.latent, cells, k=3, seed=1)
+    run = run_own_image(G, "faces", n_images=16, steps=200, cells=[(0, 1), (0, 2)], n_resamples=3)
+    run.quality, run.changes, run.figure(n_show=6)     # held-out images: dataset seed 4242
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, ImageDraw
 
-from ..blocks import BlockSpec
+from ..blocks import BlockGrid, BlockSpec
 from ..data import load_image, open_dataset
 from ..data.convert import to_tensor
 from ..metrics import compute_feature_stats, fid_from_stats
 from ..metrics.procnet import procnet_feature_extractor
 from ..metrics.stats import mean_se
-from ..projection import ProjectedLatent, fit_target, psnr, resample_projected
+from ..projection import ProjectedLatent, Projection, fit_target, project, psnr, resample_projected
 
 HELD_OUT_SEED = 4242  # procedural stream disjoint from the GANs' data (seed 0) and ProcNet's (1000, 2000)
 
@@ -114,3 +113,49 @@ def projection_quality(G, targets: torch.Tensor, reconstructions: torch.Tensor, 
               if n > 1 else math.nan)
         rows.append({"images": name, "n": n, "psnr_db": mean, "psnr_db_se": se, "fd_proc_to_targets": fd})
     return pd.DataFrame(rows)
+
+
+@dataclass
+class OwnImageRun:
+    """Notebook 10 for one dataset's SSN: the targets, their projection, resamples of `cells`, and
+    the two tables (`projection_quality`, `change_summary`)."""
+
+    dataset: str
+    targets: torch.Tensor
+    labels: list[str]
+    note: str
+    projection: Projection
+    cells: list[tuple[int, int]]
+    resampled: torch.Tensor  # (N, K, 3, H, W)
+    quality: pd.DataFrame
+    changes: pd.DataFrame
+    grid: BlockGrid
+
+    def figure(self, n_show: int):
+        """The first `n_show` held-out rows, then the drawn image and the user's (`own_image_figure`)."""
+        from .figures import own_image_figure
+
+        n_held = sum(label.startswith("held-out") for label in self.labels)
+        show = list(range(min(n_show, n_held))) + list(range(n_held, len(self.targets)))
+        return own_image_figure(self.targets[show], self.projection.image[show], self.resampled[show], self.grid,
+                                self.cells, [f"{self.dataset} {self.labels[i]}" for i in show])
+
+
+def run_own_image(G, dataset: str, n_images: int, steps: int, cells: list[tuple[int, int]], n_resamples: int,
+                  seed: int = 0, path: str | None = None) -> OwnImageRun:
+    """Project notebook 10's targets into G (n held-out images, the drawn one, the file at `path`),
+    resample `cells` of every projection `n_resamples` times, and measure both (PSNR and FD-proc
+    against random samples; distortion, in-block change and locality against resamples of G's own
+    samples of the same cells)."""
+    from .figures import change_table, resample_change_table
+
+    grid = BlockGrid.for_generator(G)
+    targets, labels, note = notebook_targets(dataset, n_images, G.resolution, path)
+    result = project(G, targets, steps=steps, generator=torch.Generator().manual_seed(seed))
+    quality = projection_quality(G, targets[:n_images], result.image[:n_images], seed=seed)
+    resampled = resample_projection(G, result.latent, cells, n_resamples, seed=seed + 1)
+    projected = change_table(result.image, resampled, grid.pixel_mask(cells))
+    samples = resample_change_table(G, cells, len(targets), n_resamples, seed=seed)
+    return OwnImageRun(dataset, targets, labels, note, result, cells, resampled,
+                       quality.assign(dataset=dataset, distance=result.distance),
+                       change_summary(projected, samples).assign(dataset=dataset), grid)
