@@ -183,7 +183,7 @@ def project(G, target: torch.Tensor, steps: int = 300, lr: float = 0.1, per_laye
     device = _device(G)
     target, n = target.to(device).float(), len(target)
     name, dist = distance or perceptual_distance(device)
-    was_training = G.training
+    was_training, trainable = G.training, [q.requires_grad for q in G.parameters()]
     G.eval().requires_grad_(False)
     w_mean, w_std = w_statistics(G, generator=generator)
     num_ws = G.num_ws if per_layer else 1
@@ -215,6 +215,8 @@ def project(G, target: torch.Tensor, steps: int = 300, lr: float = 0.1, per_laye
         if on_step is not None:
             on_step(step)
     G.train(was_training)
+    for q, flag in zip(G.parameters(), trainable):
+        q.requires_grad_(flag)
     latent = ProjectedLatent(w.detach().expand(n, G.num_ws, *w.shape[2:]).clone(), [m.detach().clone() for m in noise],
                              {"distance": name, "steps": steps, "per_layer": per_layer})
     reconstruction = latent.render(G)

@@ -112,6 +112,7 @@ def test_projection_is_seeded_and_leaves_the_generator_alone():
     b = project(G, target, steps=5, generator=seeded(0), progress=False)
     assert torch.equal(a.latent.ws, b.latent.ws) and a.history == b.history and len(a.history) == 5
     assert all(torch.equal(v, before[k]) for k, v in G.state_dict().items())
+    assert all(q.requires_grad for q in G.parameters()) and not G.training  # as it was: trainable, eval mode
     assert a.distance in ("lpips-vgg16", "procnet") and a.latent.meta["distance"] == a.distance
 
 
