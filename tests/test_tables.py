@@ -294,3 +294,25 @@ def test_locality_claim_rule():
     assert some.verdict == "partly" and some.reason.endswith("but not most of it (ci)")
     spread = verdicts.locality_claim(changes([0.10, 0.14, 0.12, 0.13]), 0.125, claim, "Figure 6, §4.1")
     assert spread.verdict == "not reproduced" and "they cover 12% of the image" in spread.reason
+
+
+def test_fit_lambda_scale_recovers_a_known_shift():
+    """A smooth cut curve g(λ) measured on a dense sweep, and the "paper's" points g(15·λ) at its
+    five λD: the fit finds s = 15 (the grid's nearest candidate) with ~0 residual."""
+    import numpy as np
+
+    def cut(lam):
+        return 1 + (lam / 300) ** 1.3
+
+    ours = {lam: cut(lam) for lam in (1, 3, 10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000, 300000)}
+    paper = {lam: cut(15 * lam) for lam in (1, 10, 100, 1000, 10000)}
+    s, rms, n = tables.fit_lambda_scale(ours, paper)
+    assert s == pytest.approx(15, rel=0.03) and n >= 4
+    assert rms < 0.02
+    # the paper's own Table 2 against itself: s = 1 exactly, zero residual
+    p0 = published.TABLE2[0]["distortion"]
+    own = {lam: p0 / published.TABLE2[lam]["distortion"] for lam in published.TABLE2_LAMBDAS if lam}
+    s, rms, _ = tables.fit_lambda_scale(own, own, factors=np.logspace(-1, 1, 21))
+    assert s == pytest.approx(1.0) and rms == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="two λD"):
+        tables.fit_lambda_scale({1: 1.0}, paper)

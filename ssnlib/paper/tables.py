@@ -199,3 +199,34 @@ def relative_to_unregularized(table: pd.DataFrame) -> pd.DataFrame:
                     "paper_distortion_cut": p0["distortion"] / ref["distortion"],
                     "paper_fid_cost": ref["fid"] / p0["fid"], "paper_ppl_ratio": ref["ppl"] / p0["ppl"]})
     return pd.DataFrame(out)
+
+
+def fit_lambda_scale(ours: Mapping[float, float], paper: Mapping[float, float],
+                     factors: Sequence[float] | None = None) -> tuple[float, float, int]:
+    """Where the paper's λD land on our scale: the factor s for which our distortion cut at
+    λD = s·λ_paper best matches the paper's cut at λ_paper (cut = distortion(0) / distortion(λD)).
+    Our curve is interpolated linearly in (log λD, log cut); only the paper's λD that s maps inside
+    our measured range count, at least two. `factors`: the candidates (default 10^-2 … 10^4, 601
+    log-spaced). Returns (s, RMS of the log10 cut difference, points compared); with eq. 2 read as
+    a sum over the 16 blocks b ≠ a, s would be 15 (one a per sample) or 240 (the double sum)."""
+    import numpy as np
+
+    ours = {float(k): float(v) for k, v in ours.items() if k > 0 and v > 0}
+    paper = {float(k): float(v) for k, v in paper.items() if k > 0 and v > 0}
+    if len(ours) < 2 or len(paper) < 2:
+        raise ValueError(f"need at least two λD > 0 on each curve, got {len(ours)} ours and {len(paper)} the paper's")
+    x, y = np.log10(sorted(ours)), np.log10([ours[k] for k in sorted(ours)])
+    grid = np.logspace(-2, 4, 601) if factors is None else np.asarray(factors, dtype=float)
+    best = (math.nan, math.inf, 0)
+    for s in grid:
+        at = np.log10([s * k for k in paper])
+        inside = (at >= x[0]) & (at <= x[-1])
+        if inside.sum() < 2:
+            continue
+        diff = np.interp(at[inside], x, y) - np.log10(list(paper.values()))[inside]
+        rms = float(np.sqrt(np.mean(diff ** 2)))
+        if rms < best[1]:
+            best = (float(s), rms, int(inside.sum()))
+    if math.isnan(best[0]):
+        raise ValueError("no candidate factor maps two of the paper's λD into our measured range")
+    return best
