@@ -455,3 +455,23 @@ def own_image_figure(targets: torch.Tensor, reconstructions: torch.Tensor, resam
                         f"resample {j + 1}" if i == 0 else None)
     fig.tight_layout()
     return fig
+
+
+def section2_figure(steps: pd.DataFrame, targets: dict, sweeps: int) -> Figure:
+    """§2's chains: TV to P after every single-block step (`toy.chain_steps`), one panel per P."""
+    from . import toy
+
+    fig = Figure(figsize=(8, 3))
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, (name, P) in zip(axes, targets.items()):
+        for method, marker in zip(toy.METHODS, "os"):
+            s = steps[(steps.p == name) & (steps.method == method)]
+            ax.plot(s.step, s.tv.astype(float), marker=marker, label=method)
+        ax.set_title(f"{name} P: P(00, 01, 10, 11) = " + ", ".join(str(P.flat[toy.state_index(s)]) for s in toy.STATES),
+                     fontsize=9)
+        ax.set_xlabel("single-block steps from y = (1, 1)")
+        ax.set_xticks(range(2 * sweeps + 1))
+    axes[0].set_ylabel("total variation to P")
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
