@@ -103,6 +103,16 @@ def image_source(page) -> str:
     return page.locator("img.ssn-picker-image").first.get_attribute("src")
 
 
+def resample_and_wait(page, before: str, step: str, what: str = "image") -> None:
+    """Press Resample; the image must change from `before` and the status reach `step`."""
+    page.get_by_role("button", name="Resample").click()
+    deadline = time.time() + 60
+    while image_source(page) == before:
+        assert time.time() < deadline, f"the {what} did not change after Resample"
+        page.wait_for_timeout(250)
+    page.wait_for_selector(f"text={step}", timeout=60_000)
+
+
 def click_cells_and_resample(page, name: str) -> None:
     page.wait_for_selector(".ssn-cell-1-1", timeout=300_000)
     page.wait_for_timeout(500)
@@ -112,12 +122,7 @@ def click_cells_and_resample(page, name: str) -> None:
     # the status line is rendered by the kernel from its own session state: a round trip
     page.wait_for_selector("text=selected: (1,1), (1,2)", timeout=60_000)
     assert image_source(page) == before, "selecting cells must not change the image"
-    page.get_by_role("button", name="Resample").click()
-    deadline = time.time() + 60
-    while image_source(page) == before:
-        assert time.time() < deadline, "the image did not change after Resample"
-        page.wait_for_timeout(250)
-    page.wait_for_selector("text=step 2/2", timeout=60_000)
+    resample_and_wait(page, before, "step 2/2")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"picker-{name}.png"), full_page=True)
 
@@ -171,12 +176,7 @@ def test_picker_opens_an_uploaded_image_in_voila(served_notebook, browser, tmp_p
         projected = image_source(page)
         page.locator(".ssn-cell-1-1").click()
         page.wait_for_selector("text=selected: (1,1)", timeout=60_000)
-        page.get_by_role("button", name="Resample").click()
-        deadline = time.time() + 60
-        while image_source(page) == projected:
-            assert time.time() < deadline, "the projected image did not change after Resample"
-            page.wait_for_timeout(250)
-        page.wait_for_selector("text=step 3/3", timeout=60_000)
+        resample_and_wait(page, projected, "step 3/3", "projected image")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "picker-upload-voila.png"), full_page=True)
 
