@@ -82,16 +82,8 @@ def _export(args: argparse.Namespace) -> None:
 
     from .io.serialization import save_generator
     from .io.stylegan2_import import load
-    from .train import FINAL_GENERATOR, latest_checkpoint
 
-    source = Path(args.source)
-    if source.is_dir():
-        final = source / FINAL_GENERATOR
-        if not final.exists():
-            raise FileNotFoundError(f"{source} has no {FINAL_GENERATOR} (is the run finished? latest checkpoint: "
-                                    f"{latest_checkpoint(source)})")
-        source = final
-    generator = load(source)
+    generator = load(_generator_file(args.source, "export"))
     out = Path(args.out) if args.out else Path(args.source).with_suffix(".safetensors")
     if args.half:
         generator = generator.half()
@@ -167,19 +159,30 @@ def parse_cell(text: str) -> tuple[int, int]:
     return int(row), int(col)
 
 
-def _load_network(path: str, need_grid: bool = False):
+def _generator_file(path: str, flag: str):
+    """The generator file a command was given: the file itself, or a run directory's finished
+    generator (named, with the run's latest checkpoint, when the run has not finished)."""
     from pathlib import Path
 
-    from .io.stylegan2_import import load
-    from .train import FINAL_GENERATOR
+    from .train import FINAL_GENERATOR, latest_checkpoint
 
     source = Path(path)
     if source.is_dir():
-        source = source / FINAL_GENERATOR
+        final = source / FINAL_GENERATOR
+        if not final.is_file():
+            raise FileNotFoundError(f"{flag} {path}: the run has no {FINAL_GENERATOR} (is it finished? latest "
+                                    f"checkpoint: {latest_checkpoint(source)})")
+        return final
     if not source.is_file():
-        raise FileNotFoundError(f"--network {path}: no such file (a .safetensors / .pt / .pkl generator or a run "
+        raise FileNotFoundError(f"{flag} {path}: no such file (a .safetensors / .pt / .pkl generator or a run "
                                 "directory)")
-    G = load(source).eval()
+    return source
+
+
+def _load_network(path: str, need_grid: bool = False):
+    from .io.stylegan2_import import load
+
+    G = load(_generator_file(path, "--network")).eval()
     if need_grid and not hasattr(G, "grid"):
         raise ValueError(f"--network {path} is a {type(G).__name__}: this command needs an SSN (a latent grid); "
                          "a StyleGAN2 checkpoint becomes one with `python -m ssnlib train --transfer`")

@@ -292,3 +292,18 @@ def test_run_own_image_measures_and_draws_every_target():
     assert list(run.quality["images"]) == ["projections", "random samples"] and set(run.quality.dataset) == {"churches"}
     assert list(run.changes["images"]) == ["projections", "samples"] and list(run.changes.resamples) == [6, 6]
     assert len(run.figure(n_show=1).axes) == 2 * (2 + 2)  # one held-out row and the drawn one, 4 panels each
+
+
+def test_network_flag_names_an_unfinished_run_and_images_load_from_bytes(tmp_path, capsys):
+    import io
+
+    from ssnlib.data import DatasetError, load_image
+
+    (tmp_path / "run").mkdir()
+    assert main(["generate", "--network", str(tmp_path / "run"), "--seeds", "0", "--outdir", str(tmp_path)]) == 2
+    assert "the run has no generator.safetensors (is it finished?" in capsys.readouterr().err
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((5, 7, 3), 255, np.uint8)).save(buffer, format="PNG")
+    assert torch.equal(load_image(buffer.getvalue()), torch.ones(3, 5, 7))
+    with pytest.raises(DatasetError, match="upload.png: cannot read image"):
+        load_image(b"not an image", name="upload.png")

@@ -85,17 +85,21 @@ def _decode_image(source: Path | bytes, resolution: int, background: tuple[int, 
     return np.array(img)
 
 
-def load_image(path: str | Path, background: tuple[int, int, int] = BACKGROUND) -> torch.Tensor:
-    """One image file at its own size as float32 (3, H, W) in [-1, 1] (`to_rgb`: transparency on
-    `background`, EXIF rotation applied). A missing or unreadable file raises naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such image file")
+def load_image(source: str | Path | bytes, background: tuple[int, int, int] = BACKGROUND,
+               name: str | None = None) -> torch.Tensor:
+    """One image — a file, or a file's bytes (an upload; `name` says which in errors) — at its own
+    size as float32 (3, H, W) in [-1, 1] (`to_rgb`: transparency on `background`, EXIF rotation
+    applied). A missing or unreadable image raises naming it."""
+    if not isinstance(source, bytes):
+        source = Path(source)
+        if not source.is_file():
+            raise FileNotFoundError(f"{source}: no such image file")
     try:
-        with _open(path) as img:
+        with _open(source) as img:
             array = np.array(to_rgb(img, background))
     except Exception as exc:  # PIL reports corrupt data with many exception types
-        raise DatasetError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from exc
+        where = name or (source if isinstance(source, Path) else "image bytes")
+        raise DatasetError(f"{where}: cannot read image ({type(exc).__name__}: {exc})") from exc
     return to_tensor(array)
 
 

@@ -43,7 +43,7 @@ import pandas as pd
 from scipy.stats import t as student_t
 
 from ..evaluate import LABELS
-from . import published
+from . import published, toy
 from .definition1 import COLUMNS as DEFINITION1_COLUMNS
 from .reporting import Claim
 from .tables import lambda_row, metric_columns, relative_to_unregularized, ssn_rows
@@ -600,8 +600,6 @@ def toy_claims(targets: dict, sweeps: int) -> list[Claim]:
        mixes — reproduced when its TV stays above 0 after every sweep, block resampling's is 0 after
        one, and Definition 1 holds exactly for block resampling in both block orders and not for
        inpainting."""
-    from . import toy
-
     paper, mixed = (pd.DataFrame(toy.toy_summary(P, sweeps=sweeps)) for P in (targets["paper"], targets["mixed"]))
     stays = all(p == 1 for p in paper.inpainting_p_start) and all(tv > 0 for tv in paper.inpainting_tv)
     exact = all(tv == 0 for tv in paper.block_tv[1:])

@@ -282,17 +282,15 @@ class BlockPicker(W.VBox):
         """"Open image…": project the uploaded picture into this SSN and show it as a new step."""
         if not self.upload.value:
             return
-        from ..data.convert import to_tensor
-        from ..data.images import to_rgb
+        from ..data import DatasetError, load_image
         from ..projection import fit_target, project
 
         upload = self.upload.value[0]
         name = upload["name"]
         try:
-            with Image.open(io.BytesIO(bytes(upload["content"]))) as picture:
-                target, note = fit_target(to_tensor(np.array(to_rgb(picture))), self.session.G.resolution)
-        except Exception as err:  # PIL reports unreadable files with many exception types
-            self.status.value = f"<b style='color:#b00'>{name}: cannot read this image ({type(err).__name__})</b>"
+            target, note = fit_target(load_image(bytes(upload["content"]), name=name), self.session.G.resolution)
+        except DatasetError:
+            self.status.value = f"<b style='color:#b00'>{name}: cannot read this image</b>"
             self.upload.value = ()
             return
         self.progress.value, self.progress.layout.display = 0, ""
