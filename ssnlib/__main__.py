@@ -170,8 +170,8 @@ def _generator_file(path: str, flag: str):
     if source.is_dir():
         final = source / FINAL_GENERATOR
         if not final.is_file():
-            raise FileNotFoundError(f"{flag} {path}: the run has no {FINAL_GENERATOR} (is it finished? latest "
-                                    f"checkpoint: {latest_checkpoint(source)})")
+            raise FileNotFoundError(f"{source} has no {FINAL_GENERATOR} (is the run finished? latest checkpoint: "
+                                    f"{latest_checkpoint(source)})")
         return final
     if not source.is_file():
         raise FileNotFoundError(f"{flag} {path}: no such file (a .safetensors / .pt / .pkl generator or a run "

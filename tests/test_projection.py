@@ -301,7 +301,7 @@ def test_network_flag_names_an_unfinished_run_and_images_load_from_bytes(tmp_pat
 
     (tmp_path / "run").mkdir()
     assert main(["generate", "--network", str(tmp_path / "run"), "--seeds", "0", "--outdir", str(tmp_path)]) == 2
-    assert "the run has no generator.safetensors (is it finished?" in capsys.readouterr().err
+    assert "run has no generator.safetensors (is the run finished?" in capsys.readouterr().err
     buffer = io.BytesIO()
     Image.fromarray(np.full((5, 7, 3), 255, np.uint8)).save(buffer, format="PNG")
     assert torch.equal(load_image(buffer.getvalue()), torch.ones(3, 5, 7))
