@@ -60,10 +60,15 @@ def worker(spec: dict) -> dict:
     import torch
 
     torch.set_num_threads(spec["threads"])
-    from ssnlib.train import Dist, TrainConfig, Trainer, open_training_data, real_batches
+    from ssnlib.train import Dist, Trainer, open_training_data, real_batches
 
-    config = TrainConfig.from_preset("cpu", model=spec["model"], out=os.devnull, dataset_length=512,
-                                     **spec["overrides"])
+    settings = dict(model=spec["model"], out=os.devnull, dataset_length=512, **spec["overrides"])
+    try:
+        from ssnlib.paper.presets import PRESETS
+        config = PRESETS["cpu"].train_config(**settings)
+    except ImportError:  # a --baseline checkout from before the library / paper split
+        from ssnlib.train import TrainConfig
+        config = TrainConfig.from_preset("cpu", **settings)
     trainer = Trainer(config, Dist())
     reals = real_batches(open_training_data(config), config, 0, trainer.batch, 0)
     result = {}

@@ -234,12 +234,14 @@ def build_networks(config: TrainConfig) -> tuple[nn.Module, Discriminator]:
         G = SSNGenerator.from_stylegan2(source, **_ssn_options(config)) if config.model == "ssn" else source
         D = load_stylegan2_discriminator(config.transfer)
         return G, D
-    if config.model == "ssn":
-        G = SSNGenerator(**_ssn_options(config), **_generator_arch(config))
-    else:
-        G = StyleGAN2Generator(**_generator_arch(config))
     D = Discriminator(config.resolution, config.channel_base, config.channel_max, config.mbstd_group)
-    return G, D
+    return _fresh_generator(config), D
+
+
+def _fresh_generator(config: TrainConfig) -> nn.Module:
+    if config.model == "ssn":
+        return SSNGenerator(**_ssn_options(config), **_generator_arch(config))
+    return StyleGAN2Generator(**_generator_arch(config))
 
 
 def _generator_arch(config: TrainConfig) -> dict[str, int]:
@@ -346,6 +348,21 @@ def checkpoint_of(source: str | Path, flag: str) -> Path:
             raise FileNotFoundError(f"{flag} {source}: no checkpoint to {purpose} from in {path / CHECKPOINT_DIR}")
         return checkpoint
     return path
+
+
+def checkpoint_generator(source: str | Path, flag: str = "checkpoint") -> tuple[nn.Module, TrainConfig, int]:
+    """(EMA generator in eval mode, run config, images seen) of a training checkpoint, or of a run
+    directory's latest: what the run would export if it stopped there."""
+    path = checkpoint_of(source, flag)
+    tensors, meta = load_tensors(path)
+    if "config" not in meta or not any(k.startswith("G_ema.") for k in tensors):
+        raise ValueError(f"{flag} {path}: not an ssnlib training checkpoint (no run config or G_ema tensors)")
+    config = TrainConfig.from_dict(meta["config"])
+    if config.transfer:
+        raise ValueError(f"{flag} {path}: a run transferred from {config.transfer}; load its exported generator")
+    generator = _fresh_generator(config)
+    _load_module(generator, "G_ema", tensors, path)
+    return generator.eval(), config, int(meta["nimg"])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The model zoo: names, fine-tunes from the λD = 0 base, paper-preset transfer."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,34 @@ def test_train_zoo_trains_every_notebook_model_once_with_fine_tunes_from_their_b
     assert str(zoos["faces"].ssn_file()) in paths and str(zoos["faces"].ssn_file(from_scratch=True)) in paths
     mtimes = {p: Path(p).stat().st_mtime_ns for p in paths}
     assert train_zoo("ci", jobs=1) == paths and all(Path(p).stat().st_mtime_ns == t for p, t in mtimes.items())
+
+
+def test_a_longer_stylegan2_runs_checkpoint_replaces_the_presets_baseline(tmp_path):
+    from ssnlib.io.serialization import load_tensors
+    from ssnlib.paper.tables import train_kimg
+    from ssnlib.train import latest_checkpoint, train
+
+    run = tmp_path / "training" / "stylegan2-faces-s0"
+    own = ModelZoo("ci", "faces", runs_root=str(tmp_path)).stylegan2_config()[0]
+    train(dataclasses.replace(own, out=str(run), kimg=0.3, snapshot_kimg=0.1))
+    checkpoint = latest_checkpoint(run)
+    zoo = ModelZoo("ci", "faces", stylegan2_checkpoint=str(run), runs_root=str(tmp_path / "runs"))
+    assert zoo.stylegan2_checkpoint == str(checkpoint)  # the run's latest checkpoint, pinned
+    base, base_name, bases = zoo.ssn_config()
+    assert bases == () and base.init_from == str(checkpoint) and base_name == "ssn4x4-faces"
+    tuned, _, tuned_bases = zoo.ssn_config(lambda_d=100)
+    assert tuned_bases == ((base, base_name),)
+    assert zoo.stylegan2_kimg() == pytest.approx(0.304)  # 38 steps of 8 images
+    assert train_kimg(zoo, "stylegan2") == pytest.approx(0.304)
+    assert train_kimg(zoo, lambda_d=100) == pytest.approx(0.304 + 0.1 + 0.1)  # base run, transfer, fine-tune
+    exported = zoo.stylegan2_file()  # the checkpoint's EMA generator, written once
+    assert exported == zoo.stylegan2_file() and exported.parent.name == "bases"
+    tensors, _ = load_tensors(checkpoint)
+    weights = zoo.load(exported).state_dict()
+    assert all(torch.equal(v, tensors[f"G_ema.{k}"]) for k, v in weights.items())
+    narrow = tmp_path / "narrow"
+    train(dataclasses.replace(own, out=str(narrow), kimg=0.01, channel_max=16))
+    with pytest.raises(ValueError, match="channel_max 16 \\(preset: 32\\)"):
+        ModelZoo("ci", "faces", stylegan2_checkpoint=str(narrow))
+    with pytest.raises(ValueError, match="on churches"):
+        ModelZoo("ci", "churches", stylegan2_checkpoint=str(run))

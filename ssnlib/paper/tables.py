@@ -54,9 +54,14 @@ def train_kimg(zoo, model: str = "ssn", **variant) -> float:
     only its own training). Shown beside the λD rows so that
     equal training is visible: every compared SSN row is a fine-tune of the same length."""
     if model == "stylegan2":
-        return math.nan if zoo.spec.pretrained else float(zoo.config(model="stylegan2").kimg)
+        return zoo.stylegan2_kimg()
     config, _, bases = zoo.ssn_config(**variant)
-    return float(config.kimg + sum(base.kimg for base, _ in bases))
+    chain = [config, *(base for base, _ in bases)]
+    given = 0.0  # a given StyleGAN2 run's images, when the chain starts from its checkpoint
+    checkpoint = None if zoo.spec.pretrained else zoo.stylegan2_checkpoint
+    if checkpoint and checkpoint in [c.init_from for c in chain]:
+        given = zoo.stylegan2_kimg()
+    return float(sum(c.kimg for c in chain) + given)
 
 
 def _measure(zoo, path, metrics: tuple[str, str], settings: EvalSettings, block_metrics: bool) -> dict[str, float]:

@@ -12,7 +12,9 @@
 
 "All of the experiments in this paper used transfer" (§3.4). At the `paper` preset every SSN
 starts from the StyleGAN2 checkpoint given as `stylegan2_checkpoint` and the baseline *is* that
-checkpoint. At the other presets the baseline StyleGAN2 is trained here from scratch, the 4×4
+checkpoint. At the other presets the baseline StyleGAN2 is trained here from scratch — or, when
+`stylegan2_checkpoint` names one, is a checkpoint of a longer ssnlib StyleGAN2 run of the preset's
+architecture (`models/<preset>/training/<run>`: the file is pinned when the zoo is made) — the 4×4
 λD = 0 SSN is transferred from its run and trained for the preset's `transfer_kimg`, and every
 variant — other λD, eq. 15, other grids (the weights do not depend on the grid) — is fine-tuned
 from that SSN for `finetune_kimg`. `ssn(finetuned=True)` is the λD = 0 fine-tune of the same
@@ -26,12 +28,13 @@ Models come from the run registry (`ssnlib.paper.runs`): shipped, already traine
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..io.serialization import load_generator, save_generator
-from ..train import TrainConfig, build_networks
+from ..io.serialization import load_generator, load_metadata, save_generator
+from ..train import TrainConfig, build_networks, checkpoint_generator, checkpoint_of
 from .presets import Preset, get_preset
 from .runs import config_key, default_runs_root, ensure_run, find_generator, run_directory
 
@@ -117,6 +120,18 @@ class ModelZoo:
         if self.spec.pretrained and not self.stylegan2_checkpoint:
             raise ValueError("the paper preset transfers from a pretrained StyleGAN2 (§3.4): pass "
                              "stylegan2_checkpoint= (a rosinality .pt or NVlabs .pkl)")
+        if self.stylegan2_checkpoint and not self.spec.pretrained:
+            self.stylegan2_checkpoint = str(checkpoint_of(self.stylegan2_checkpoint, "stylegan2_checkpoint"))
+            self._check_base_run(TrainConfig.from_dict(load_metadata(self.stylegan2_checkpoint)["config"]))
+
+    def _check_base_run(self, run: TrainConfig) -> None:
+        own = self.stylegan2_config()[0]
+        fields = ("model", "resolution", "z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max")
+        differ = [f"{f} {getattr(run, f)} (preset: {getattr(own, f)})" for f in fields
+                  if getattr(run, f) != getattr(own, f)]
+        if differ or run.dataset != own.dataset:
+            raise ValueError(f"stylegan2_checkpoint {self.stylegan2_checkpoint} is not a {self.preset}-preset "
+                             f"StyleGAN2 run on {own.dataset}: " + ", ".join(differ or [f"dataset {run.dataset}"]))
 
     @property
     def spec(self) -> Preset:
@@ -144,10 +159,28 @@ class ModelZoo:
         return self.config(model="stylegan2", style_mixing=0.9), f"stylegan2-{self.dataset_name}"
 
     def stylegan2_file(self) -> Path:
-        """Table 1's baseline: the pretrained checkpoint at the paper preset, else trained here."""
+        """Table 1's baseline: the pretrained checkpoint at the paper preset; the EMA generator of
+        the given run checkpoint (exported once under `<runs>/<preset>/bases/`); else trained here."""
         if self.spec.pretrained:
             return Path(self.stylegan2_checkpoint)
+        if self.stylegan2_checkpoint:
+            checkpoint = Path(self.stylegan2_checkpoint)
+            root = Path(self.runs_root) if self.runs_root is not None else default_runs_root()
+            path = root / self.preset / "bases" / f"{checkpoint.parent.parent.name}-{checkpoint.stem}.safetensors"
+            if not path.is_file():
+                generator, _, nimg = checkpoint_generator(checkpoint, "stylegan2_checkpoint")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                save_generator(path, generator, extra={"exported_from": str(checkpoint), "nimg": nimg})
+            return path
         return self._generator_file(*self.stylegan2_config())
+
+    def stylegan2_kimg(self) -> float:
+        """Thousands of images the baseline StyleGAN2 saw (NaN for a pretrained one)."""
+        if self.spec.pretrained:
+            return math.nan
+        if self.stylegan2_checkpoint:
+            return load_metadata(self.stylegan2_checkpoint)["nimg"] / 1000
+        return float(self.stylegan2_config()[0].kimg)
 
     def load(self, path: str | Path):
         """The generator in a zoo file (a StyleGAN2 checkpoint at the paper preset), in eval mode."""
@@ -205,10 +238,13 @@ class ModelZoo:
             base_arch, bases = arch, ()
             base = self.config(**base_arch)
         else:
-            base_arch, stylegan2 = dict(arch, grid=(4, 4)), self.stylegan2_config()
-            bases = (stylegan2,)
-            base = self.config(**base_arch, kimg=get_preset(self.preset).transfer_kimg,
-                               init_from=str(run_directory(*stylegan2, self.runs_root)))
+            base_arch = dict(arch, grid=(4, 4))
+            if self.stylegan2_checkpoint:  # a given run's checkpoint: nothing to train before the SSN
+                bases, source = (), self.stylegan2_checkpoint
+            else:
+                stylegan2 = self.stylegan2_config()
+                bases, source = (stylegan2,), str(run_directory(*stylegan2, self.runs_root))
+            base = self.config(**base_arch, kimg=get_preset(self.preset).transfer_kimg, init_from=source)
         base_name = ("ssn4x4" if conditioning == "smc" else tag) + f"-{self.dataset_name}"
         if not (suffix or finetuned or arch != base_arch):
             return base, base_name, bases

@@ -1,0 +1,124 @@
+"""Experiment (issue #19): where do the paper's λD values land on our regularizer's scale?
+
+Transfers a 4×4 SSN from a checkpoint of a long StyleGAN2 run (`models/cpu/training/<run>`),
+trains it for the preset's `transfer_kimg`, fine-tunes it at every λD of a dense sweep on today's
+`per_pixel` scale (λD × the mean squared change outside the resampled block) for the preset's
+`finetune_kimg`, and measures Table 2's columns for each. The literal eq. 2 reading (`eq2`: Σ over
+the n − 1 blocks b ≠ a of their mean squared change) is (n − 1) × `per_pixel` exactly, so the
+paper's λD on that scale are the `per_pixel` values 15 × (1, 10, 100, 1000, 10000) on a 4×4
+grid; they are in the sweep. Likewise eq. 15 as written sums over the n blocks a (our `mean_a`
+averages), so the paper's Appendix-B weights w are our 16·w.
+
+    python benchmarks/lambda_scale_sweep.py --base models/cpu/training/stylegan2-faces-s0 \\
+        [--dataset faces] [--lambdas 0 1 10 15 30 …] [--eq15-weights 32 320 3200 32000]
+
+The base checkpoint is copied to `runs/lambda-sweep/<run>/checkpoints/` first (a long run keeps
+only its latest checkpoint), so the sweep can be resumed and re-measured. Writes, under
+`results/<preset>/`: lambda_sweep.csv/.md (one row per λD, our scale and the paper's eq. 2
+reading), lambda_sweep_appendix_b.csv/.md, lambda_scale_fit.md (the fitted factor beside n − 1 and
+n(n − 1)), and the Table 2 / Appendix B claims at the paper's λD on both readings in
+lambda_sweep_claims.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from ssnlib.paper import published, tables, verdicts
+from ssnlib.paper.reporting import Outputs
+from ssnlib.paper.runs import project_root
+from ssnlib.paper.zoo import ModelZoo
+from ssnlib.train import checkpoint_of
+
+SWEEP = (0, 1, 10, 15, 30, 100, 150, 300, 1000, 1500, 3000, 10000, 15000, 150000)
+EQ15_WEIGHTS = (32, 320, 3200, 32000)  # the paper's 2 … 2000 on the literal eq. 15 scale (× 16)
+
+
+def pinned_copy(base: str, root: Path) -> Path:
+    """The base run's checkpoint, copied once to `root/<run>/checkpoints/` (the run replaces its own)."""
+    source = checkpoint_of(base, "--base")
+    copy = root / source.parent.parent.name / "checkpoints" / source.name
+    if not copy.is_file():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, copy.with_suffix(".partial"))
+        copy.with_suffix(".partial").rename(copy)
+    return copy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", required=True, help="a StyleGAN2 run directory or checkpoint of the preset "
+                        "(relative to the repository root)")
+    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--dataset", default="faces")
+    parser.add_argument("--lambdas", type=float, nargs="+", default=list(SWEEP), help="λD on the per_pixel scale")
+    parser.add_argument("--eq15-weights", type=float, nargs="+", default=list(EQ15_WEIGHTS),
+                        help="eq. 15 weights on the mean_a scale")
+    parser.add_argument("--runs", type=Path, default=Path("runs/lambda-sweep"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    os.chdir(project_root())  # paths in run configs stay relative to the repository
+
+    base = pinned_copy(args.base, args.runs)
+    zoo = ModelZoo(args.preset, args.dataset, stylegan2_checkpoint=str(base), runs_root=str(args.runs))
+    n = zoo.config(model="ssn").grid[0] * zoo.config(model="ssn").grid[1]
+    table = tables.table2(zoo, sorted(set(args.lambdas) | {0.0}))
+    table.insert(2, "lambda_d_eq2", table["lambda_d"] / (n - 1))
+    out = Outputs.for_preset(zoo.preset)
+    title = (f"λD sweep from {base} ({zoo.stylegan2_kimg():g} kimg StyleGAN2), {zoo.dataset} — lambda_d on the "
+             f"per_pixel scale, lambda_d_eq2 = lambda_d / {n - 1} (the literal eq. 2 reading)")
+    out.write_table(table, "lambda_sweep")
+
+    cut = tables.relative_to_unregularized(table).set_index("lambda_d")["distortion_cut"]
+    paper_cut = {lam: published.TABLE2[0]["distortion"] / published.TABLE2[lam]["distortion"]
+                 for lam in published.TABLE2_LAMBDAS if lam}
+    scale, rms, points = tables.fit_lambda_scale(cut.to_dict(), paper_cut)
+    fit = (f"# λD scale fit ({zoo.dataset}, {zoo.preset} preset, {n} blocks)\n\n"
+           f"Our distortion cut at λD = s·λ_paper best matches the paper's at λ_paper for s = {scale:.3g} "
+           f"(RMS {rms:.3f} in log10 cut over {points} of the paper's λD). The literal readings of eq. 2: "
+           f"s = n − 1 = {n - 1} (one a per sample, the sum over b ≠ a: our `eq2`) or n(n − 1) = {n * (n - 1)} "
+           f"(the double sum).\n")
+    (out.results / "lambda_scale_fit.md").write_text(f"{fit}\n{title}.\n")
+
+    paper_scale = table[(table["model"] == "stylegan2")
+                        | table["lambda_d_eq2"].isin([float(lam) for lam in published.TABLE2_LAMBDAS])].copy()
+    paper_scale["lambda_d"] = paper_scale.pop("lambda_d_eq2")
+    for lam in published.TABLE2_LAMBDAS:  # the paper's row for each λD, now on its own scale
+        ref = published.table2_paper(float(lam))
+        mask = paper_scale["lambda_d"] == float(lam)
+        paper_scale.loc[mask, ["paper_fid", "paper_ppl", "paper_distortion"]] = [ref["fid"], ref["ppl"],
+                                                                                 ref["distortion"]]
+    ours = table[(table["model"] == "stylegan2") | table["lambda_d"].isin(
+        [float(lam) for lam in published.TABLE2_LAMBDAS])].drop(columns="lambda_d_eq2")
+    appendix = tables.appendix_b(zoo, args.eq15_weights, lambdas=sorted(set(args.lambdas) | {0.0}))
+    out.write_table(appendix, "lambda_sweep_appendix_b")
+    lines = [f"# Table 2 and Appendix B claims from the λD sweep ({zoo.dataset}, fitted s = {scale:.3g})\n", title]
+    claims = []
+    for tag, label, reading in (
+            ("per_pixel", "today's reading: λD on the per_pixel scale", ours),
+            ("eq2", f"the paper's λD on the literal eq. 2 scale (our λD = {n - 1} × the paper's)", paper_scale)):
+        lines.append(f"\n## {label}\n")
+        for c in verdicts.table2_claims(reading):
+            lines.append(f"- **{c.claim}** — {c.verdict}: {c.reason}")
+            tagged = f"{c.claim} [λD read on the {tag} scale; fitted s = {scale:.3g}]"
+            claims.append(dataclasses.replace(c, claim=tagged))
+    claim = verdicts.appendix_b_claim(appendix)
+    weights = ", ".join(f"{w:g}" for w in args.eq15_weights)
+    lines.append(f"\n## Appendix B (eq. 15 weights {weights} on our mean_a scale = the paper's "
+                 f"{', '.join(f'{w / n:g}' for w in args.eq15_weights)} on eq. 15 as written)\n")
+    lines.append(f"- **{claim.claim}** — {claim.verdict}: {claim.reason}")
+    tagged = f"{claim.claim} [eq. 15 weights read as written: ours = {n} × the paper's]"
+    claims.append(dataclasses.replace(claim, claim=tagged))
+    (out.results / "lambda_sweep_claims.md").write_text("\n".join(lines) + "\n")
+    out.write_claims("lambda_sweep", claims)
+    print(fit)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
