@@ -17,7 +17,8 @@ only its latest checkpoint), so the sweep can be resumed and re-measured. Writes
 `results/<preset>/`: lambda_sweep.csv/.md (one row per λD, our scale and the paper's eq. 2
 reading), lambda_sweep_appendix_b.csv/.md, lambda_scale_fit.md (the fitted factor beside n − 1 and
 n(n − 1)), and the Table 2 / Appendix B claims at the paper's λD on both readings in
-lambda_sweep_claims.md.
+lambda_sweep_claims.md (and claims-lambda_sweep.json, for summary.md); under `figures/<preset>/`:
+lambda_sweep_figure5.png, Figure 5 with each point's λD on both scales.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ssnlib.paper import published, tables, verdicts
+from ssnlib.paper import plots, published, tables, verdicts
 from ssnlib.paper.reporting import Outputs
 from ssnlib.paper.runs import project_root
 from ssnlib.paper.zoo import ModelZoo
@@ -73,6 +74,7 @@ def main() -> None:
     title = (f"λD sweep from {base} ({zoo.stylegan2_kimg():g} kimg StyleGAN2), {zoo.dataset} — lambda_d on the "
              f"per_pixel scale, lambda_d_eq2 = lambda_d / {n - 1} (the literal eq. 2 reading)")
     out.write_table(table, "lambda_sweep")
+    out.save_figure(plots.figure5(table, paper_scale=n - 1), "lambda_sweep_figure5")
 
     cut = tables.relative_to_unregularized(table).set_index("lambda_d")["distortion_cut"]
     paper_cut = {lam: published.TABLE2[0]["distortion"] / published.TABLE2[lam]["distortion"]

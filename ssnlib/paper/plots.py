@@ -37,18 +37,24 @@ def _pareto(ax, distortion, quality, labels, color: str, marker: str = "o", xerr
     ax.grid(True, which="both", alpha=0.3)
 
 
-def figure5(table: pd.DataFrame) -> plt.Figure:
+def figure5(table: pd.DataFrame, paper_scale: float | None = None) -> plt.Figure:
     """Figure 5: quality vs distortion over λD (log-x, points labelled with λD), ours (left, with the
     distortion's standard error) beside the paper's FID curve (right); the StyleGAN2 baseline's
-    quality, where present, as a dashed line. Panels are separate because the scales differ."""
+    quality, where present, as a dashed line. Panels are separate because the scales differ.
+    `paper_scale` (our λD per unit of the paper's, e.g. 15 for the literal eq. 2 on 4×4 blocks) adds
+    each point's λD on the paper's scale to its label."""
     quality, _ = metric_columns(table)
     ssn = table[table["model"] == "ssn"].sort_values("lambda_d").dropna(subset=[quality, "distortion"])
     if ssn.empty:
         raise ValueError("figure5: the table has no SSN row with both a quality metric and a distortion")
     fig, (ours, theirs) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     d, q = ssn["distortion"].to_numpy(), ssn[quality].to_numpy()
-    _pareto(ours, d, q, [f"{lam:g}" for lam in ssn["lambda_d"]], "C0",
-            xerr=_xerr(d, ssn["distortion_se"].to_numpy()), label="SSN (labels: λD)")
+    if paper_scale is None:
+        labels, legend = [f"{lam:g}" for lam in ssn["lambda_d"]], "SSN (labels: λD)"
+    else:
+        labels = [f"{lam:g} ({lam / paper_scale:.3g})" for lam in ssn["lambda_d"]]
+        legend = f"SSN (labels: our λD (the paper's: ours / {paper_scale:g}))"
+    _pareto(ours, d, q, labels, "C0", xerr=_xerr(d, ssn["distortion_se"].to_numpy()), label=legend)
     baseline = table[table["model"] == "stylegan2"][quality].dropna()
     if not baseline.empty:
         ours.axhline(baseline.iloc[0], color="C3", ls="--", label="StyleGAN2 baseline")
