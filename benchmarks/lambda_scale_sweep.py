@@ -90,6 +90,7 @@ def main() -> None:
     paper_scale = table[(table["model"] == "stylegan2")
                         | table["lambda_d_eq2"].isin([float(lam) for lam in published.TABLE2_LAMBDAS])].copy()
     paper_scale["lambda_d"] = paper_scale.pop("lambda_d_eq2")
+    paper_scale["lambda_d_scale"] = "eq2"
     for lam in published.TABLE2_LAMBDAS:  # the paper's row for each λD, now on its own scale
         ref = published.table2_paper(float(lam))
         mask = paper_scale["lambda_d"] == float(lam)
@@ -98,24 +99,24 @@ def main() -> None:
     ours = table[(table["model"] == "stylegan2") | table["lambda_d"].isin(
         [float(lam) for lam in published.TABLE2_LAMBDAS])].drop(columns="lambda_d_eq2")
     appendix = tables.appendix_b(zoo, args.eq15_weights, lambdas=sorted(set(args.lambdas) | {0.0}))
+    eq15 = appendix["regularizer"] == "eq15"
+    appendix.loc[eq15, "weight"] = appendix.loc[eq15, "weight"] / n  # the paper's weights, eq. 15 as written
+    appendix["eq15_scale"] = "eq15"
     out.write_table(appendix, "lambda_sweep_appendix_b")
     lines = [f"# Table 2 and Appendix B claims from the λD sweep ({zoo.dataset}, fitted s = {scale:.3g})\n", title]
     claims = []
-    for tag, label, reading in (
-            ("per_pixel", "today's reading: λD on the per_pixel scale", ours),
-            ("eq2", f"the paper's λD on the literal eq. 2 scale (our λD = {n - 1} × the paper's)", paper_scale)):
+    fit_note = f" (eq2 = per_pixel / {n - 1}; the fitted factor is {scale:.3g}, lambda_scale_fit.md)"
+    for label, reading in (("today's reading: λD on the per_pixel scale", ours),
+                           (f"the paper's λD on the literal eq. 2 scale (ours = {n - 1} × the paper's)", paper_scale)):
         lines.append(f"\n## {label}\n")
-        for c in verdicts.table2_claims(reading):
-            lines.append(f"- **{c.claim}** — {c.verdict}: {c.reason}")
-            tagged = f"{c.claim} [λD read on the {tag} scale; fitted s = {scale:.3g}]"
-            claims.append(dataclasses.replace(c, claim=tagged))
-    claim = verdicts.appendix_b_claim(appendix)
-    weights = ", ".join(f"{w:g}" for w in args.eq15_weights)
-    lines.append(f"\n## Appendix B (eq. 15 weights {weights} on our mean_a scale = the paper's "
-                 f"{', '.join(f'{w / n:g}' for w in args.eq15_weights)} on eq. 15 as written)\n")
-    lines.append(f"- **{claim.claim}** — {claim.verdict}: {claim.reason}")
-    tagged = f"{claim.claim} [eq. 15 weights read as written: ours = {n} × the paper's]"
-    claims.append(dataclasses.replace(claim, claim=tagged))
+        claims += [dataclasses.replace(c, reason=c.reason.replace(" scale: ", f" scale{fit_note}: ", 1))
+                   for c in verdicts.table2_claims(reading)]
+        lines += [f"- **{c.claim}** — {c.verdict}: {c.reason}" for c in claims[-5:]]
+    b = verdicts.appendix_b_claim(appendix)
+    b_note = f" scale (our mean_a weights = {n} × these): "
+    claims.append(dataclasses.replace(b, reason=b.reason.replace(" scale: ", b_note, 1)))
+    lines.append("\n## Appendix B, the paper's eq. 15 weights as written\n")
+    lines.append(f"- **{claims[-1].claim}** — {claims[-1].verdict}: {claims[-1].reason}")
     (out.results / "lambda_sweep_claims.md").write_text("\n".join(lines) + "\n")
     out.write_claims("lambda_sweep", claims)
     print(fit)

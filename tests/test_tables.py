@@ -105,7 +105,7 @@ def test_proxy_columns_are_never_named_fid_or_ppl(zoo):
 
 def test_table2_columns_rows_and_paper_numbers(zoo):
     t2 = tables.table2(zoo, [0, 100, 10000], SETTINGS)
-    assert list(t2.columns) == ["model", "lambda_d", "train_kimg", "fd_proc", "fd_proc_se", "ppl_proc", "ppl_proc_se",
+    assert list(t2.columns) == ["model", "lambda_d", "lambda_d_scale", "train_kimg", "fd_proc", "fd_proc_se", "ppl_proc", "ppl_proc_se",
                                 *tables.BLOCK_COLUMNS, "paper_fid", "paper_ppl", "paper_distortion"]
     # ci: 0.2 kimg StyleGAN2 + 0.1 kimg transferred SSN + 0.1 kimg fine-tunes; the λD = 0 row is the
     # equal-length fine-tune, not the base
@@ -318,3 +318,14 @@ def test_fit_lambda_scale_recovers_a_known_shift():
     assert s == pytest.approx(1.0) and rms == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="two λD"):
         tables.fit_lambda_scale({1: 1.0}, paper)
+
+
+def test_claims_name_the_scale_their_weights_were_read_on(zoo):
+    t2 = tables.table2(zoo, [0, 100, 10000], SETTINGS)
+    assert set(t2["lambda_d_scale"]) == {"per_pixel"}  # the ci preset's, as the cpu preset's
+    claims = verdicts.table2_claims(t2)
+    assert len(claims) == 5 and all(c.reason.startswith("λD on the per_pixel scale: ") for c in claims)
+    bare = verdicts.table2_claims(t2.drop(columns="lambda_d_scale"))  # a table that does not say: nothing added
+    assert [c.reason for c in claims] == [f"λD on the per_pixel scale: {c.reason}" for c in bare]
+    tb = tables.appendix_b(zoo, [2], SETTINGS, lambdas=[0, 100])
+    assert verdicts.appendix_b_claim(tb).reason.startswith("eq. 15 weights on the mean_a scale: ")

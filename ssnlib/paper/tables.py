@@ -123,8 +123,9 @@ def _lambda_rows(zoo, lambdas: Iterable[float], metrics: tuple[str, str], settin
 def table2(zoo, lambdas: Iterable[float] = published.TABLE2_LAMBDAS, settings: EvalSettings | None = None,
            metrics: Sequence[str] | None = None, baseline: bool = True) -> pd.DataFrame:
     """Table 2: the λD ablation (plus the StyleGAN2 baseline row, λD = NaN, if `baseline`).
-    Columns: model, lambda_d, train_kimg, <quality>(_se), <path length>(_se), distortion(_se),
-    in_block(_se), locality(_se), paper_fid, paper_ppl, paper_distortion."""
+    Columns: model, lambda_d, lambda_d_scale (the regularizer's scale, `losses.DISTORTION_SCALES`),
+    train_kimg, <quality>(_se), <path length>(_se), distortion(_se), in_block(_se), locality(_se),
+    paper_fid, paper_ppl, paper_distortion."""
     quality, path_length = _check_metrics(metrics or zoo.spec.metrics)
     settings = settings or eval_settings(zoo)
     rows = []
@@ -136,7 +137,9 @@ def table2(zoo, lambdas: Iterable[float] = published.TABLE2_LAMBDAS, settings: E
     for row in rows:
         ref = published.table2_paper(None if row["model"] == "stylegan2" else row["lambda_d"])
         row.update(paper_fid=ref["fid"], paper_ppl=ref["ppl"], paper_distortion=ref["distortion"])
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.insert(2, "lambda_d_scale", zoo.config(model="ssn").lambda_d_scale)  # which of eq. 2's sums λD weighs
+    return table
 
 
 def appendix_b(zoo, weights: Iterable[float], settings: EvalSettings | None = None,
@@ -144,7 +147,8 @@ def appendix_b(zoo, weights: Iterable[float], settings: EvalSettings | None = No
                lambdas: Iterable[float] = published.TABLE2_LAMBDAS) -> pd.DataFrame:
     """Appendix B: SSNs fine-tuned with eq. 15 (γ± as the zoo's config, the paper's 1 and 0.1 by
     default) in place of StyleGAN2's path-length term, at each weight, beside the λD curve.
-    Columns: regularizer ("lambda_d" / "eq15"), weight (λD or the eq. 15 weight), train_kimg,
+    Columns: regularizer ("lambda_d" / "eq15"), weight (λD or the eq. 15 weight), eq15_scale
+    (`losses.EQ15_SCALES`), train_kimg,
     gamma_plus, gamma_minus, <quality>(_se), <path length>(_se), distortion(_se), in_block(_se),
     locality(_se)."""
     metrics = _check_metrics(metrics or zoo.spec.metrics)
@@ -159,7 +163,9 @@ def appendix_b(zoo, weights: Iterable[float], settings: EvalSettings | None = No
         rows.append({"regularizer": "eq15", "weight": float(weight), "train_kimg": train_kimg(zoo, **variant),
                      "gamma_plus": config.gamma_plus, "gamma_minus": config.gamma_minus,
                      **_measure(zoo, zoo.ssn_file(**variant), metrics, settings, block_metrics=True)})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.insert(2, "eq15_scale", zoo.config(model="ssn").eq15_scale)  # which of eq. 15's sums the weights weigh
+    return table
 
 
 # ------------------------------------------------------------------ reading a table

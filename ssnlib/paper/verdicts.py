@@ -36,6 +36,7 @@ code path, not the paper.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Sequence
 
@@ -350,10 +351,20 @@ def large_lambda_claim(table: pd.DataFrame, lambdas: Sequence[float] = (1000.0, 
     return Claim(claim, paper_text, ours, verdict, reason, source)
 
 
+def on_scale(claim: Claim, table: pd.DataFrame, column: str, weights: str) -> Claim:
+    """`claim` with the scale its weights were read on — the table's one value of `column`
+    (`lambda_d_scale`, `eq15_scale`) — leading its reason; unchanged without that column."""
+    scales = table[column].dropna().unique() if column in table.columns else []
+    if len(scales) != 1:
+        return claim
+    return dataclasses.replace(claim, reason=f"{weights} on the {scales[0]} scale: {claim.reason}")
+
+
 def table2_claims(table: pd.DataFrame) -> list[Claim]:
-    """The claims of Table 2 and Figure 5, in the paper's order."""
-    return [lambda100_claim(table), baseline_claim(table), large_lambda_claim(table), ppl_trend_claim(table),
-            tradeoff_claim(table)]
+    """The claims of Table 2 and Figure 5, in the paper's order, each saying which λD scale it read."""
+    claims = [lambda100_claim(table), baseline_claim(table), large_lambda_claim(table), ppl_trend_claim(table),
+              tradeoff_claim(table)]
+    return [on_scale(c, table, "lambda_d_scale", "λD") for c in claims]
 
 
 def frontier_quality(curve: pd.DataFrame, quality: str, distortion: float) -> float:
@@ -368,7 +379,11 @@ def frontier_quality(curve: pd.DataFrame, quality: str, distortion: float) -> fl
 def appendix_b_claim(table: pd.DataFrame, tolerance: float = APPENDIX_B_TOLERANCE) -> Claim:
     """Appendix B: an eq. 15 model beats the λD curve if quality < (1 − tolerance) ×
     `frontier_quality(curve, its distortion)`. None beats it → reproduced (the paper's negative
-    result); any does → not reproduced."""
+    result); any does → not reproduced. The reason names the eq. 15 scale (`eq15_scale`)."""
+    return on_scale(_appendix_b_claim(table, tolerance), table, "eq15_scale", "eq. 15 weights")
+
+
+def _appendix_b_claim(table: pd.DataFrame, tolerance: float) -> Claim:
     quality, _ = metric_columns(table)
     label = LABELS[quality]
     claim, source = published.CLAIMS["appendix_b"], "Appendix B.1"
