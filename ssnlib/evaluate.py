@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from torch.utils.data import DataLoader, Subset
 
 from .data import open_dataset
 from .io.serialization import atomic_write
@@ -101,16 +102,16 @@ class _SampleFeatures:
     and precision/recall asked of one `evaluate_generator` call share the same n_fd generated
     images (kept whole, for the bootstrap and the k-NN metrics) and the same real ones."""
 
-    def __init__(self, G, settings: EvalSettings):
-        self.G, self.settings = G, settings
+    def __init__(self, samples: Callable[[], Any], settings: EvalSettings, label: str = "generated"):
+        self.samples, self.settings, self.label = samples, settings, label  # samples(): a fresh image source
         self._generated: dict[str, Any] = {}
 
     def generated(self, extractor_name: str):
         if extractor_name not in self._generated:
             s = self.settings
             self._generated[extractor_name] = compute_feature_stats(
-                _generate_fn(self.G, s), get_feature_extractor(extractor_name), s.n_fd, s.batch_size,
-                keep_features=True, desc=f"generated {extractor_name} features")
+                self.samples(), get_feature_extractor(extractor_name), s.n_fd, s.batch_size,
+                keep_features=True, desc=f"{self.label} {extractor_name} features")
         return self._generated[extractor_name]
 
     def real(self, extractor_name: str, keep_features: bool = False):
@@ -141,22 +142,54 @@ def _prc(features: _SampleFeatures, extractor_name: str) -> dict[str, float]:
     return precision_recall(torch.as_tensor(fake.features), torch.as_tensor(real.features))
 
 
+SAMPLE_METRICS = ("fid", "fd_proc", "kid", "prc_proc")  # those of a sample set alone (no latent code needed)
+
+
+def _sample_metric(name: str, features: _SampleFeatures) -> dict[str, float]:
+    if name == "fid":
+        return dict(zip(("fid", "fid_se"), _fd(features, INCEPTION_NAME)))
+    if name == "fd_proc":
+        return dict(zip(("fd_proc", "fd_proc_se"), _fd(features, PROCNET_NAME)))
+    if name == "kid":
+        return _kid(features)
+    out = _prc(features, PROCNET_NAME)
+    return {"prc_proc_precision": out["precision"], "prc_proc_recall": out["recall"]}
+
+
+def evaluate_real(metrics: list[str], settings: EvalSettings) -> dict[str, Any]:
+    """The sample metrics of real images against real ones: the dataset's images n_fd … 2·n_fd − 1
+    (held out from the reference set, its first n_fd) — the floor a perfect generator reaches at
+    this n_fd. Metrics that need a latent code (PPL, distortion) have no value for real images."""
+    names = parse_metrics(metrics)
+    latent = [m for m in names if m not in SAMPLE_METRICS]
+    if latent:
+        raise ValueError(f"real images have no latent code: {', '.join(latent)} cannot be measured on them")
+    s = settings
+    dataset = open_dataset(s.dataset, s.resolution, length=2 * s.n_fd, seed=s.dataset_seed)
+    if len(dataset) < 2 * s.n_fd:
+        raise ValueError(f"dataset {s.dataset}: {len(dataset)} images; real vs real at n_fd = {s.n_fd} needs "
+                         f"{2 * s.n_fd} (the reference set and as many held out)")
+
+    def held_out():
+        return DataLoader(Subset(dataset, range(s.n_fd, 2 * s.n_fd)), batch_size=s.batch_size, shuffle=False)
+
+    features = _SampleFeatures(held_out, s, label="held-out real")
+    results: dict[str, Any] = {}
+    for name in names:
+        logger.info("computing %s (real vs real)", name)
+        results.update(_sample_metric(name, features))
+    return results
+
+
 def evaluate_generator(G, metrics: list[str], settings: EvalSettings) -> dict[str, Any]:
     """Compute the named metrics for G; returns a flat dict (values, standard errors, counts)."""
     G = G.to(settings.device).eval()
-    features = _SampleFeatures(G, settings)
+    features = _SampleFeatures(lambda: _generate_fn(G, settings), settings)
     results: dict[str, Any] = {}
     for name in parse_metrics(metrics):
         logger.info("computing %s", name)
-        if name == "fid":
-            results["fid"], results["fid_se"] = _fd(features, INCEPTION_NAME)
-        elif name == "fd_proc":
-            results["fd_proc"], results["fd_proc_se"] = _fd(features, PROCNET_NAME)
-        elif name == "kid":
-            results.update(_kid(features))
-        elif name == "prc_proc":
-            out = _prc(features, PROCNET_NAME)
-            results["prc_proc_precision"], results["prc_proc_recall"] = out["precision"], out["recall"]
+        if name in SAMPLE_METRICS:
+            results.update(_sample_metric(name, features))
         elif name in ("ppl", "ppl_proc"):
             if name == "ppl":
                 from .metrics.features import lpips_vgg16

@@ -79,3 +79,26 @@ def test_evaluation_cache_keys_on_file_content_metric_and_settings(run_dir, tmp_
     assert evaluate_cached(path, load, ["distortion"], settings)["distortion"] != first["distortion"]
     with pytest.raises(FileNotFoundError, match="missing.safetensors"):
         evaluate_cached(tmp_path / "missing.safetensors", load, ["distortion"], settings)
+
+
+def test_real_vs_real_compares_held_out_images_with_the_reference_set(tmp_path):
+    from torch.utils.data import DataLoader, Subset
+
+    from ssnlib.data import open_dataset
+    from ssnlib.evaluate import evaluate_real
+    from ssnlib.metrics.features import compute_feature_stats, get_feature_extractor
+    from ssnlib.metrics.frechet import frechet_distance
+    from ssnlib.metrics.procnet import PROCNET_NAME
+
+    settings = EvalSettings(dataset="faces", resolution=16, n_fd=128, batch_size=32, cache_dir=str(tmp_path))
+    results = evaluate_real(["fd_proc", "prc_proc"], settings)
+    dataset = open_dataset("faces", 16, length=256, seed=0)
+    extractor = get_feature_extractor(PROCNET_NAME)
+    a, b = (compute_feature_stats(DataLoader(Subset(dataset, r), batch_size=32), extractor, 128, 32)
+            for r in (range(128), range(128, 256)))
+    assert results["fd_proc"] == pytest.approx(frechet_distance(b.mean, b.cov, a.mean, a.cov), rel=1e-6)
+    untrained = evaluate_generator(SSNGenerator(16, **SMALL), ["fd_proc", "prc_proc"], settings)
+    assert results["fd_proc"] < 0.2 * untrained["fd_proc"]  # the floor, far below a generator that learned nothing
+    assert results["prc_proc_precision"] > 0.7 and results["prc_proc_recall"] > 0.7
+    with pytest.raises(ValueError, match="no latent code: ppl_proc"):
+        evaluate_real(["fd_proc", "ppl_proc"], settings)

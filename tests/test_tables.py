@@ -31,6 +31,8 @@ def fake_evaluate(G, metrics, settings):
         if name == "distortion":
             for c in tables.BLOCK_COLUMNS:
                 out[c] = G.numbers.get(c, math.nan)
+        elif name == "prc_proc":
+            out.update(prc_proc_precision=G.numbers.get("precision", 0.5), prc_proc_recall=G.numbers.get("recall", 0.4))
         else:
             out[name] = G.numbers[name]
     return out
@@ -49,6 +51,8 @@ def zoo(monkeypatch):
     `zoo.requested` records every SSN variant asked for."""
     monkeypatch.setattr(tables, "evaluate_cached", lambda path, load, metrics, settings: fake_evaluate(
         load(), metrics, settings))
+    monkeypatch.setattr(tables, "evaluate_real", lambda metrics, settings: fake_evaluate(
+        Stub(None, fd_proc=1.5, fd_proc_se=0.1, fid=1.5, precision=0.95, recall=0.96), metrics, settings))
     zoo = ModelZoo("ci", "faces")
     zoo.requested = []
 
@@ -81,15 +85,17 @@ def test_paper_numbers_are_the_papers():
 def test_table1_columns_and_resampling(zoo):
     t1 = tables.table1({"faces": zoo}, {"faces": SETTINGS})
     assert list(t1.columns) == ["dataset", "model", "train_kimg", "fd_proc", "fd_proc_se", "ppl_proc", "ppl_proc_se",
-                                "resampling", "paper_fid", "paper_ppl"]
-    assert list(t1["model"]) == ["stylegan2", "ssn", "ssn_from_scratch", "untrained"]
-    assert list(t1["resampling"]) == ["✗", "✓", "✓", "—"]
+                                "precision_proc", "recall_proc", "resampling", "paper_fid", "paper_ppl"]
+    assert list(t1["model"]) == ["stylegan2", "ssn", "ssn_from_scratch", "untrained", "real"]
+    assert list(t1["resampling"]) == ["✗", "✓", "✓", "—", "—"]
     assert list(t1["paper_fid"])[:2] == [19.76, 12.24] and t1["paper_fid"][2:].isna().all()
     # ci: StyleGAN2 0.2 kimg; the SSN is transferred from it and trained 0.1 more; from scratch 0.2
-    assert list(t1["fd_proc"]) == [14.0, 10.0, 16.0, 100.0]
-    assert list(t1["train_kimg"]) == pytest.approx([0.2, 0.3, 0.2, 0.0])
+    assert list(t1["fd_proc"]) == [14.0, 10.0, 16.0, 100.0, 1.5]
+    assert list(t1["train_kimg"])[:4] == pytest.approx([0.2, 0.3, 0.2, 0.0]) and math.isnan(t1["train_kimg"][4])
+    assert list(t1["precision_proc"]) == [0.5] * 4 + [0.95] and t1["recall_proc"][4] == 0.96
+    assert math.isnan(t1["ppl_proc"][4])  # real images have no latent: no path length
     claim = verdicts.table1_claim(t1)
-    assert "FD-proc 10 vs 14 (×0.71), SSN from scratch 16 (×1.14), untrained 100" in claim.ours
+    assert "FD-proc 10 vs 14 (×0.71), SSN from scratch 16 (×1.14), untrained 100, real vs real 1.5" in claim.ours
 
 
 def test_proxy_columns_are_never_named_fid_or_ppl(zoo):
@@ -105,7 +111,8 @@ def test_proxy_columns_are_never_named_fid_or_ppl(zoo):
 
 def test_table2_columns_rows_and_paper_numbers(zoo):
     t2 = tables.table2(zoo, [0, 100, 10000], SETTINGS)
-    assert list(t2.columns) == ["model", "lambda_d", "lambda_d_scale", "train_kimg", "fd_proc", "fd_proc_se", "ppl_proc", "ppl_proc_se",
+    assert list(t2.columns) == ["model", "lambda_d", "lambda_d_scale", "train_kimg", "fd_proc", "fd_proc_se",
+                                "ppl_proc", "ppl_proc_se",
                                 *tables.BLOCK_COLUMNS, "paper_fid", "paper_ppl", "paper_distortion"]
     # ci: 0.2 kimg StyleGAN2 + 0.1 kimg transferred SSN + 0.1 kimg fine-tunes; the λD = 0 row is the
     # equal-length fine-tune, not the base

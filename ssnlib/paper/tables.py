@@ -19,7 +19,7 @@ from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from ..evaluate import EvalSettings, evaluate_cached
+from ..evaluate import SAMPLE_METRICS, EvalSettings, evaluate_cached, evaluate_real
 from . import published
 from .presets import get_preset
 
@@ -64,15 +64,23 @@ def train_kimg(zoo, model: str = "ssn", **variant) -> float:
     return float(sum(c.kimg for c in chain) + given)
 
 
-def _measure(zoo, path, metrics: tuple[str, str], settings: EvalSettings, block_metrics: bool) -> dict[str, float]:
-    """The metrics (value and standard error) of the zoo file `path`, through the evaluation cache."""
-    names = list(metrics) + (["distortion"] if block_metrics else [])
-    results = evaluate_cached(path, lambda: zoo.load(path), names, settings)
+def _measure(zoo, path, metrics: tuple[str, str], settings: EvalSettings, block_metrics: bool,
+             precision_recall: bool = False) -> dict[str, float]:
+    """The metrics (value and standard error) of the zoo file `path`, through the evaluation cache
+    (`path` None: held-out real images against the reference set, `evaluate_real`)."""
+    names = list(metrics) + (["distortion"] if block_metrics else []) + (["prc_proc"] if precision_recall else [])
+    if path is None:
+        sample = [m for m in names if m in SAMPLE_METRICS]
+        results = evaluate_real(sample, settings)
+    else:
+        results = evaluate_cached(path, lambda: zoo.load(path), names, settings)
     row = {}
     for m in metrics:
-        row.update({m: float(results[m]), f"{m}_se": float(results.get(f"{m}_se", math.nan))})
+        row.update({m: float(results.get(m, math.nan)), f"{m}_se": float(results.get(f"{m}_se", math.nan))})
     if block_metrics:
         row.update({c: float(results.get(c, math.nan)) for c in BLOCK_COLUMNS})
+    if precision_recall:
+        row.update(precision_proc=float(results["prc_proc_precision"]), recall_proc=float(results["prc_proc_recall"]))
     return row
 
 
@@ -82,25 +90,29 @@ def table1(zoos: Mapping[str, object], settings: Mapping[str, EvalSettings] | No
     `zoos` maps a dataset label ("faces", "churches") to its `ModelZoo`; `settings` per label
     (default `eval_settings(zoo)`). Below the paper preset each dataset also gets an
     `ssn_from_scratch` row (the SSN trained exactly like the baseline: the equal-budget comparison
-    the paper did not make) and an `untrained` row (the SSN before its first step): the yardstick
-    of whether the trained models learned anything.
-    Columns: dataset, model, train_kimg, <quality>(_se), <path length>(_se), resampling (✓/✗/—),
-    paper_fid, paper_ppl."""
+    the paper did not make), an `untrained` row (the SSN before its first step) and a `real` row
+    (n_fd held-out real images against the reference set): the yardsticks of how much the trained
+    models learned, from nothing to the floor.
+    Columns: dataset, model, train_kimg, <quality>(_se), <path length>(_se), precision_proc and
+    recall_proc (ProcNet features, Kynkäänniemi et al., k = 3; where the quality metric is FD-proc),
+    resampling (✓/✗/—), paper_fid, paper_ppl."""
     rows = []
     for dataset, zoo in zoos.items():
         quality, path_length = _check_metrics(metrics or zoo.spec.metrics)
         s = (settings or {}).get(dataset) or eval_settings(zoo)
         models = [("stylegan2", zoo.stylegan2_file()), ("ssn", zoo.ssn_file())]
         if not zoo.spec.pretrained:
-            models += [("ssn_from_scratch", zoo.ssn_file(from_scratch=True)), ("untrained", zoo.untrained_file())]
+            models += [("ssn_from_scratch", zoo.ssn_file(from_scratch=True)), ("untrained", zoo.untrained_file()),
+                       ("real", None)]
         can_resample = "✓" if math.prod(zoo.config().grid) > 1 else "✗"
-        kimg = {"stylegan2": train_kimg(zoo, "stylegan2"), "ssn": train_kimg(zoo), "untrained": 0.0,
+        kimg = {"stylegan2": train_kimg(zoo, "stylegan2"), "ssn": train_kimg(zoo), "untrained": 0.0, "real": math.nan,
                 "ssn_from_scratch": train_kimg(zoo, from_scratch=True) if not zoo.spec.pretrained else math.nan}
         for model, path in models:
             logger.info("Table 1: %s %s", dataset, model)
             resampling = {"stylegan2": "✗", "ssn": can_resample, "ssn_from_scratch": can_resample}.get(model, "—")
-            row = {"dataset": dataset, "model": model, "train_kimg": kimg[model],
-                   **_measure(zoo, path, (quality, path_length), s, block_metrics=False), "resampling": resampling}
+            measured = _measure(zoo, path, (quality, path_length), s, block_metrics=False,
+                                precision_recall=quality == "fd_proc")
+            row = {"dataset": dataset, "model": model, "train_kimg": kimg[model], **measured, "resampling": resampling}
             ref = published.TABLE1.get(dataset, {}).get(model, {})
             row.update(paper_fid=ref.get("fid", math.nan), paper_ppl=ref.get("ppl", math.nan))
             rows.append(row)

@@ -137,13 +137,15 @@ def table1_claim(table: pd.DataFrame) -> Claim:
         if "ssn_from_scratch" in by_model.index:
             q_scratch = by_model.loc["ssn_from_scratch", quality]
             text += f", SSN from scratch {_fmt(q_scratch)} (×{q_scratch / q_sg2:.2f})"
-        if "untrained" in by_model.index:
-            q_init = by_model.loc["untrained", quality]
+        q_init = by_model.loc["untrained", quality] if "untrained" in by_model.index else math.nan
+        if not math.isnan(q_init):
             text += f", untrained {_fmt(q_init)}"
-            if max(q_ssn, q_sg2) > LEARNED_FRACTION * q_init:
-                unlearned.append(dataset)
-                parts.append(text + " — not trained far enough to compare")
-                continue
+        if "real" in by_model.index:  # held-out real images: the floor
+            text += f", real vs real {_fmt(by_model.loc['real', quality])}"
+        if max(q_ssn, q_sg2) > LEARNED_FRACTION * q_init:  # False without an untrained row (NaN)
+            unlearned.append(dataset)
+            parts.append(text + " — not trained far enough to compare")
+            continue
         ratios[dataset] = q_ssn / q_sg2
         parts.append(text)
     if not ratios:
