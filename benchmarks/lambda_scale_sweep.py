@@ -18,7 +18,9 @@ only its latest checkpoint), so the sweep can be resumed and re-measured. Writes
 reading), lambda_sweep_appendix_b.csv/.md, lambda_scale_fit.md (the fitted factor beside n − 1 and
 n(n − 1)), and the Table 2 / Appendix B claims at the paper's λD on both readings in
 lambda_sweep_claims.md (and claims-lambda_sweep.json, for summary.md); under `figures/<preset>/`:
-lambda_sweep_figure5.png, Figure 5 with each point's λD on both scales.
+lambda_sweep_figure5.png, Figure 5 with each point's λD on both scales. `--replicate-seeds` trains
+independent replicates (the transfer and the fine-tunes, from the same base) at a few λD:
+lambda_sweep_seeds.csv holds each seed's numbers, the run-to-run spread beside the sweep's.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import logging
 import os
 import shutil
 from pathlib import Path
+
+import pandas as pd
 
 from ssnlib.paper import plots, published, tables, verdicts
 from ssnlib.paper.reporting import Outputs
@@ -51,6 +55,28 @@ def pinned_copy(base: str, root: Path) -> Path:
     return copy
 
 
+def seed_spread(zoo: ModelZoo, table, args):
+    """Replicates of the transfer and the fine-tunes at other seeds (the same base, the same
+    reference images): per λD, each seed's FD-proc, distortion and cut (distortion(0) / distortion(λD),
+    within its own seed), the spread being the difference between seeds."""
+    if not args.replicate_seeds:
+        return None
+    settings = tables.eval_settings(zoo)  # seed 0's reference set for every replicate
+    measured = {zoo.config().seed: table[table["model"] == "ssn"]}
+    for seed in args.replicate_seeds:
+        replicate = ModelZoo(zoo.preset, zoo.dataset, stylegan2_checkpoint=zoo.stylegan2_checkpoint,
+                             runs_root=zoo.runs_root, seed=seed)
+        measured[seed] = tables.table2(replicate, sorted(set(args.replicate_lambdas) | {0.0}), settings,
+                                       baseline=False)
+    rows = []
+    for seed, t in measured.items():
+        cut = tables.relative_to_unregularized(t).set_index("lambda_d")["distortion_cut"]
+        for _, r in t[t["lambda_d"].isin(sorted(set(args.replicate_lambdas) | {0.0}))].iterrows():
+            rows.append({"seed": seed, "lambda_d": r["lambda_d"], "distortion_cut": cut[r["lambda_d"]],
+                         **{c: r[c] for c in ("fd_proc", "fd_proc_se", "distortion", "distortion_se")}})
+    return pd.DataFrame(rows).sort_values(["lambda_d", "seed"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, help="a StyleGAN2 run directory or checkpoint of the preset "
@@ -60,6 +86,10 @@ def main() -> None:
     parser.add_argument("--lambdas", type=float, nargs="+", default=list(SWEEP), help="λD on the per_pixel scale")
     parser.add_argument("--eq15-weights", type=float, nargs="+", default=list(EQ15_WEIGHTS),
                         help="eq. 15 weights on the mean_a scale")
+    parser.add_argument("--replicate-seeds", type=int, nargs="*", default=[1],
+                        help="seeds of independent replicates (transfer and fine-tunes) of ...")
+    parser.add_argument("--replicate-lambdas", type=float, nargs="+", default=[0.0, 100.0, 1500.0],
+                        help="... these λD (per_pixel scale)")
     parser.add_argument("--runs", type=Path, default=Path("runs/lambda-sweep"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
@@ -75,6 +105,9 @@ def main() -> None:
              f"per_pixel scale, lambda_d_eq2 = lambda_d / {n - 1} (the literal eq. 2 reading)")
     out.write_table(table, "lambda_sweep")
     out.save_figure(plots.figure5(table, paper_scale=n - 1), "lambda_sweep_figure5")
+    seeds = seed_spread(zoo, table, args)
+    if seeds is not None:
+        out.write_table(seeds, "lambda_sweep_seeds")
 
     cut = tables.relative_to_unregularized(table).set_index("lambda_d")["distortion_cut"]
     paper_cut = {lam: published.TABLE2[0]["distortion"] / published.TABLE2[lam]["distortion"]

@@ -122,3 +122,14 @@ def test_a_longer_stylegan2_runs_checkpoint_replaces_the_presets_baseline(tmp_pa
         ModelZoo("ci", "faces", stylegan2_checkpoint=str(narrow))
     with pytest.raises(ValueError, match="on churches"):
         ModelZoo("ci", "churches", stylegan2_checkpoint=str(run))
+
+
+def test_a_seeded_zoo_is_an_independent_replicate_of_every_run(tmp_path):
+    default, replicate = ModelZoo("ci", "faces", runs_root=str(tmp_path)), ModelZoo("ci", "faces", seed=1,
+                                                                                  runs_root=str(tmp_path))
+    assert default.config().seed == 0 and replicate.config().seed == 1
+    for variant in (dict(), dict(lambda_d=100)):
+        (mine, name, bases), (theirs, their_name, their_bases) = (z.ssn_config(**variant) for z in (replicate, default))
+        assert name == their_name and mine.seed == 1 and all(b.seed == 1 for b, _ in bases)
+        assert config_key(mine) != config_key(theirs)  # another run directory, never the seed-0 run
+    assert replicate.stylegan2_config()[0].seed == 1

@@ -114,6 +114,7 @@ class ModelZoo:
     models_root: str | None = None
     device: str = "cpu"
     use_shipped: bool = field(default_factory=lambda: os.environ.get(RETRAIN_ENV, "") not in ("1", "true", "yes"))
+    seed: int | None = None  # an independent replicate: every run of this zoo trained with this seed
 
     def __post_init__(self):
         self.preset = get_preset(self.preset).name
@@ -143,7 +144,8 @@ class ModelZoo:
         return Path(self.dataset).stem if os.sep in self.dataset or "." in self.dataset else self.dataset
 
     def config(self, **overrides) -> TrainConfig:
-        return get_preset(self.preset).train_config(dataset=self.dataset, **overrides)
+        seed = {} if self.seed is None else {"seed": self.seed}
+        return get_preset(self.preset).train_config(dataset=self.dataset, **seed, **overrides)
 
     def _generator_file(self, config: TrainConfig, name: str, bases: tuple[tuple[TrainConfig, str], ...] = ()) -> Path:
         kwargs = dict(root=self.runs_root, models=self.models_root, use_shipped=self.use_shipped)
