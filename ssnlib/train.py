@@ -234,8 +234,8 @@ def build_networks(config: TrainConfig) -> tuple[nn.Module, Discriminator]:
         G = SSNGenerator.from_stylegan2(source, **_ssn_options(config)) if config.model == "ssn" else source
         D = load_stylegan2_discriminator(config.transfer)
         return G, D
-    D = Discriminator(config.resolution, config.channel_base, config.channel_max, config.mbstd_group)
-    return _fresh_generator(config), D
+    G = _fresh_generator(config)  # before D: the order the random initial weights are drawn in
+    return G, Discriminator(config.resolution, config.channel_base, config.channel_max, config.mbstd_group)
 
 
 def _fresh_generator(config: TrainConfig) -> nn.Module:

@@ -204,3 +204,15 @@ def test_export_cli_writes_a_file_ssnlib_load_reads(tmp_path, capsys):
     assert capsys.readouterr().err.startswith(f"error: {tmp_path} has no generator.safetensors")
     with pytest.raises(FileNotFoundError, match="generator.safetensors"):
         main(["--debug", "export", str(tmp_path)])
+
+
+def test_fresh_networks_draw_the_generator_first():
+    """The order of the initial weight draws is part of every from-scratch run's identity: G, then D."""
+    from ssnlib.train import _fresh_generator, build_networks
+
+    config = get_preset("ci").train_config(model="ssn")
+    torch.manual_seed(config.seed)
+    G, D = build_networks(config)
+    torch.manual_seed(config.seed)
+    reference = _fresh_generator(config)
+    assert all(torch.equal(v, reference.state_dict()[k]) for k, v in G.state_dict().items())
