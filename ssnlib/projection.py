@@ -72,7 +72,10 @@ class ProjectedLatent:
     def render(self, G) -> torch.Tensor:
         """The images (N, 3, H, W) in about [-1, 1]."""
         self.check_for(G)
-        return G.synthesize(self.ws.to(_device(G)), noise=[n.to(_device(G)) for n in self.noise])
+        # contiguous: a saved-and-loaded latent renders bit-identically to the one it was saved from
+        # (convolutions and matrix products may sum in another order for another memory layout)
+        device = _device(G)
+        return G.synthesize(self.ws.to(device).contiguous(), noise=[n.to(device).contiguous() for n in self.noise])
 
     def save(self, path: str | Path) -> Path:
         tensors = {"ws": self.ws.detach().cpu().contiguous(),
