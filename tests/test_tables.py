@@ -259,6 +259,7 @@ def test_figures_draw_both_series(zoo):
     assert [t.get_text() for t in ours.texts] == ["0", "100", "10000"] and len(theirs.texts) == 6
     relabelled = plots.figure5(t2, paper_scale=15).axes[0]
     assert [t.get_text() for t in relabelled.texts] == ["0 (0)", "100 (6.67)", "10000 (667)"]
+    assert [t.get_text() for t in plots.figure5(t2, paper_scale=1).axes[0].texts][-1] == "10000 (10000)"
     tb = tables.appendix_b(zoo, [2, 20], SETTINGS, lambdas=[0, 100])
     fig = plots.appendix_b_figure(tb)
     assert [t.get_text() for t in fig.axes[0].texts] == ["0", "100", "2", "20"]  # λD curve, then eq. 15 weights

@@ -24,6 +24,11 @@ def _xerr(values: np.ndarray, se: np.ndarray) -> np.ndarray:
     return np.stack([np.minimum(se, 0.9 * values), se])
 
 
+def _short(value: float) -> str:
+    """Three significant figures, never an exponent (6.67, 66.7, 1000, 10000)."""
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
 def _pareto(ax, distortion, quality, labels, color: str, marker: str = "o", xerr=None, label: str | None = None):
     """One curve, points joined in order of their label and annotated with it (labels alternately
     above-left and below-right, so that close neighbours stay readable), on a log-x axis."""
@@ -52,7 +57,7 @@ def figure5(table: pd.DataFrame, paper_scale: float | None = None) -> plt.Figure
     if paper_scale is None:
         labels, legend = [f"{lam:g}" for lam in ssn["lambda_d"]], "SSN (labels: λD)"
     else:
-        labels = [f"{lam:g} ({lam / paper_scale:.3g})" for lam in ssn["lambda_d"]]
+        labels = [f"{lam:g} ({_short(lam / paper_scale)})" for lam in ssn["lambda_d"]]
         legend = f"SSN (labels: our λD (the paper's: ours / {paper_scale:g}))"
     _pareto(ours, d, q, labels, "C0", xerr=_xerr(d, ssn["distortion_se"].to_numpy()), label=legend)
     baseline = table[table["model"] == "stylegan2"][quality].dropna()
