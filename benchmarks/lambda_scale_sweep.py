@@ -67,7 +67,7 @@ def seed_spread(zoo: ModelZoo, table, args):
         replicate = ModelZoo(zoo.preset, zoo.dataset, stylegan2_checkpoint=zoo.stylegan2_checkpoint,
                              runs_root=zoo.runs_root, seed=seed)
         measured[seed] = tables.table2(replicate, sorted(set(args.replicate_lambdas) | {0.0}), settings,
-                                       baseline=False)
+                                       baseline=False, grid=tuple(args.grid))
     rows = []
     for seed, t in measured.items():
         cut = tables.relative_to_unregularized(t).set_index("lambda_d")["distortion_cut"]
@@ -90,6 +90,9 @@ def main() -> None:
                         help="seeds of independent replicates (transfer and fine-tunes) of ...")
     parser.add_argument("--replicate-lambdas", type=float, nargs="+", default=[0.0, 100.0, 1500.0],
                         help="... these λD (per_pixel scale)")
+    parser.add_argument("--grid", type=int, nargs=2, default=[4, 4], metavar=("GH", "GW"),
+                        help="the SSNs' blocks (fine-tuned from the 4×4 transfer, as the zoo's 8×8 model); outputs "
+                        "of another grid than 4×4 get a _GHxGW suffix")
     parser.add_argument("--runs", type=Path, default=Path("runs/lambda-sweep"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
@@ -97,29 +100,34 @@ def main() -> None:
 
     base = pinned_copy(args.base, args.runs)
     zoo = ModelZoo(args.preset, args.dataset, stylegan2_checkpoint=str(base), runs_root=str(args.runs))
-    n = zoo.config(model="ssn").grid[0] * zoo.config(model="ssn").grid[1]
-    table = tables.table2(zoo, sorted(set(args.lambdas) | {0.0}))
+    grid = tuple(args.grid)
+    n = grid[0] * grid[1]
+    tag = "" if grid == (4, 4) else f"_{grid[0]}x{grid[1]}"
+    table = tables.table2(zoo, sorted(set(args.lambdas) | {0.0}), grid=grid)
     table.insert(2, "lambda_d_eq2", table["lambda_d"] / (n - 1))
     out = Outputs.for_preset(zoo.preset)
     title = (f"λD sweep from {base} ({zoo.stylegan2_kimg():g} kimg StyleGAN2), {zoo.dataset} — lambda_d on the "
              f"per_pixel scale, lambda_d_eq2 = lambda_d / {n - 1} (the literal eq. 2 reading)")
-    out.write_table(table, "lambda_sweep")
-    out.save_figure(plots.figure5(table, paper_scale=n - 1), "lambda_sweep_figure5")
+    out.write_table(table, f"lambda_sweep{tag}")
+    out.save_figure(plots.figure5(table, paper_scale=n - 1), f"lambda_sweep_figure5{tag}")
     seeds = seed_spread(zoo, table, args)
     if seeds is not None:
-        out.write_table(seeds, "lambda_sweep_seeds")
+        out.write_table(seeds, f"lambda_sweep_seeds{tag}")
 
     cut = tables.relative_to_unregularized(table).set_index("lambda_d")["distortion_cut"]
     paper_cut = {lam: published.TABLE2[0]["distortion"] / published.TABLE2[lam]["distortion"]
                  for lam in published.TABLE2_LAMBDAS if lam}
     scale, rms, points = tables.fit_lambda_scale(cut.to_dict(), paper_cut)
-    fit = (f"# λD scale fit ({zoo.dataset}, {zoo.preset} preset, {n} blocks)\n\n"
+    fit = (f"# λD scale fit ({zoo.dataset}, {zoo.preset} preset, {grid[0]}×{grid[1]} = {n} blocks)\n\n"
            f"Our distortion cut at λD = s·λ_paper best matches the paper's at λ_paper for s = {scale:.3g} "
            f"(RMS {rms:.3f} in log10 cut over {points} of the paper's λD). The literal readings of eq. 2: "
            f"s = n − 1 = {n - 1} (one a per sample, the sum over b ≠ a: our `eq2`) or n(n − 1) = {n * (n - 1)} "
            f"(the double sum).\n")
-    (out.results / "lambda_scale_fit.md").write_text(f"{fit}\n{title}.\n")
+    (out.results / f"lambda_scale_fit{tag}.md").write_text(f"{fit}\n{title}.\n")
 
+    if grid != (4, 4):  # the paper's λD are a 4×4 model's: only the factor is compared on other grids
+        print(fit)
+        return
     paper_scale = table[(table["model"] == "stylegan2")
                         | table["lambda_d_eq2"].isin([float(lam) for lam in published.TABLE2_LAMBDAS])].copy()
     paper_scale["lambda_d"] = paper_scale.pop("lambda_d_eq2")
@@ -135,7 +143,7 @@ def main() -> None:
     eq15 = appendix["regularizer"] == "eq15"
     appendix.loc[eq15, "weight"] = appendix.loc[eq15, "weight"] / n  # the paper's weights, eq. 15 as written
     appendix["eq15_scale"] = "eq15"
-    out.write_table(appendix, "lambda_sweep_appendix_b")
+    out.write_table(appendix, f"lambda_sweep_appendix_b{tag}")
     lines = [f"# Table 2 and Appendix B claims from the λD sweep ({zoo.dataset}, fitted s = {scale:.3g})\n", title]
     claims = []
     fit_note = f" (eq2 = per_pixel / {n - 1}; the fitted factor is {scale:.3g}, lambda_scale_fit.md)"
@@ -150,8 +158,8 @@ def main() -> None:
     claims.append(dataclasses.replace(b, reason=b.reason.replace(" scale: ", b_note, 1)))
     lines.append("\n## Appendix B, the paper's eq. 15 weights as written\n")
     lines.append(f"- **{claims[-1].claim}** — {claims[-1].verdict}: {claims[-1].reason}")
-    (out.results / "lambda_sweep_claims.md").write_text("\n".join(lines) + "\n")
-    out.write_claims("lambda_sweep", claims)
+    (out.results / f"lambda_sweep_claims{tag}.md").write_text("\n".join(lines) + "\n")
+    out.write_claims(f"lambda_sweep{tag}", claims)
     print(fit)
     print("\n".join(lines))
 

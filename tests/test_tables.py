@@ -56,7 +56,7 @@ def zoo(monkeypatch):
     zoo = ModelZoo("ci", "faces")
     zoo.requested = []
 
-    def ssn_file(lambda_d=0.0, pl_kind="plain", pl_weight=None, finetuned=False, from_scratch=False):
+    def ssn_file(lambda_d=0.0, pl_kind="plain", pl_weight=None, finetuned=False, from_scratch=False, grid=(4, 4)):
         zoo.requested.append(dict(lambda_d=lambda_d, pl_kind=pl_kind, finetuned=finetuned))
         if from_scratch:
             return Stub((4, 4), **numbers(16.0, 11.0))

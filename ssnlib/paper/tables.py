@@ -120,21 +120,23 @@ def table1(zoos: Mapping[str, object], settings: Mapping[str, EvalSettings] | No
 
 
 def _lambda_rows(zoo, lambdas: Iterable[float], metrics: tuple[str, str], settings: EvalSettings,
-                 label: str) -> list[dict]:
+                 label: str, grid: tuple[int, int] = (4, 4)) -> list[dict]:
     """One row per λD: the fine-tuned SSNs — λD = 0 included (`finetuned=True`), so every row
     has trained equally long."""
     rows = []
     for lam in lambdas:
         logger.info("%s: λD=%s", label, lam)
-        variant = dict(lambda_d=float(lam), finetuned=True)
+        variant = dict(lambda_d=float(lam), finetuned=True, grid=tuple(grid))
         rows.append({"lambda_d": float(lam), "train_kimg": train_kimg(zoo, **variant),
                      **_measure(zoo, zoo.ssn_file(**variant), metrics, settings, block_metrics=True)})
     return rows
 
 
 def table2(zoo, lambdas: Iterable[float] = published.TABLE2_LAMBDAS, settings: EvalSettings | None = None,
-           metrics: Sequence[str] | None = None, baseline: bool = True) -> pd.DataFrame:
-    """Table 2: the λD ablation (plus the StyleGAN2 baseline row, λD = NaN, if `baseline`).
+           metrics: Sequence[str] | None = None, baseline: bool = True,
+           grid: tuple[int, int] = (4, 4)) -> pd.DataFrame:
+    """Table 2: the λD ablation (plus the StyleGAN2 baseline row, λD = NaN, if `baseline`), of the
+    SSNs with `grid` blocks (the paper's 4×4 by default).
     Columns: model, lambda_d, lambda_d_scale (the regularizer's scale, `losses.DISTORTION_SCALES`),
     train_kimg, <quality>(_se), <path length>(_se), distortion(_se), in_block(_se), locality(_se),
     paper_fid, paper_ppl, paper_distortion."""
@@ -145,7 +147,8 @@ def table2(zoo, lambdas: Iterable[float] = published.TABLE2_LAMBDAS, settings: E
         logger.info("Table 2: StyleGAN2 baseline")
         rows.append({"model": "stylegan2", "lambda_d": math.nan, "train_kimg": train_kimg(zoo, "stylegan2"),
                      **_measure(zoo, zoo.stylegan2_file(), (quality, path_length), settings, block_metrics=True)})
-    rows += [{"model": "ssn", **r} for r in _lambda_rows(zoo, lambdas, (quality, path_length), settings, "Table 2")]
+    rows += [{"model": "ssn", **r} for r in _lambda_rows(zoo, lambdas, (quality, path_length), settings, "Table 2",
+                                                          grid)]
     for row in rows:
         ref = published.table2_paper(None if row["model"] == "stylegan2" else row["lambda_d"])
         row.update(paper_fid=ref["fid"], paper_ppl=ref["ppl"], paper_distortion=ref["distortion"])
