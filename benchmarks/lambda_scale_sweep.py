@@ -55,6 +55,11 @@ def pinned_copy(base: str, root: Path) -> Path:
     return copy
 
 
+def with_zero(lambdas) -> list[float]:
+    """The λD list, sorted, with the λD = 0 row every ratio is taken against."""
+    return sorted(set(lambdas) | {0.0})
+
+
 def seed_spread(zoo: ModelZoo, table, args):
     """Replicates of the transfer and the fine-tunes at other seeds (the same base, the same
     reference images): per λD, each seed's FD-proc, distortion and cut (distortion(0) / distortion(λD),
@@ -62,16 +67,16 @@ def seed_spread(zoo: ModelZoo, table, args):
     if not args.replicate_seeds:
         return None
     settings = tables.eval_settings(zoo)  # seed 0's reference set for every replicate
+    lambdas = with_zero(args.replicate_lambdas)
     measured = {zoo.config().seed: table[table["model"] == "ssn"]}
     for seed in args.replicate_seeds:
         replicate = ModelZoo(zoo.preset, zoo.dataset, stylegan2_checkpoint=zoo.stylegan2_checkpoint,
                              runs_root=zoo.runs_root, seed=seed)
-        measured[seed] = tables.table2(replicate, sorted(set(args.replicate_lambdas) | {0.0}), settings,
-                                       baseline=False, grid=tuple(args.grid))
+        measured[seed] = tables.table2(replicate, lambdas, settings, baseline=False, grid=tuple(args.grid))
     rows = []
     for seed, t in measured.items():
         cut = tables.relative_to_unregularized(t).set_index("lambda_d")["distortion_cut"]
-        for _, r in t[t["lambda_d"].isin(sorted(set(args.replicate_lambdas) | {0.0}))].iterrows():
+        for _, r in t[t["lambda_d"].isin(lambdas)].iterrows():
             rows.append({"seed": seed, "lambda_d": r["lambda_d"], "distortion_cut": cut[r["lambda_d"]],
                          **{c: r[c] for c in ("fd_proc", "fd_proc_se", "distortion", "distortion_se")}})
     return pd.DataFrame(rows).sort_values(["lambda_d", "seed"])
@@ -103,7 +108,7 @@ def main() -> None:
     grid = tuple(args.grid)
     n = grid[0] * grid[1]
     tag = "" if grid == (4, 4) else f"_{grid[0]}x{grid[1]}"
-    table = tables.table2(zoo, sorted(set(args.lambdas) | {0.0}), grid=grid)
+    table = tables.table2(zoo, with_zero(args.lambdas), grid=grid)
     table.insert(2, "lambda_d_eq2", table["lambda_d"] / (n - 1))
     out = Outputs.for_preset(zoo.preset)
     title = (f"λD sweep from {base} ({zoo.stylegan2_kimg():g} kimg StyleGAN2), {zoo.dataset} — lambda_d on the "
@@ -139,7 +144,7 @@ def main() -> None:
                                                                                  ref["distortion"]]
     ours = table[(table["model"] == "stylegan2") | table["lambda_d"].isin(
         [float(lam) for lam in published.TABLE2_LAMBDAS])].drop(columns="lambda_d_eq2")
-    appendix = tables.appendix_b(zoo, args.eq15_weights, lambdas=sorted(set(args.lambdas) | {0.0}))
+    appendix = tables.appendix_b(zoo, args.eq15_weights, lambdas=with_zero(args.lambdas))
     eq15 = appendix["regularizer"] == "eq15"
     appendix.loc[eq15, "weight"] = appendix.loc[eq15, "weight"] / n  # the paper's weights, eq. 15 as written
     appendix["eq15_scale"] = "eq15"

@@ -51,6 +51,9 @@ class ProjectedLatent:
     def __post_init__(self):
         if self.ws.ndim != 5:
             raise ValueError(f"ws must be (N, num_ws, w_dim, gh, gw), got {tuple(self.ws.shape)}")
+        # contiguous, as a saved-and-loaded latent is: convolutions and matrix products may sum in
+        # another order for another memory layout, and a latent must render the same either way
+        self.ws, self.noise = self.ws.contiguous(), [n.contiguous() for n in self.noise]
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -72,10 +75,7 @@ class ProjectedLatent:
     def render(self, G) -> torch.Tensor:
         """The images (N, 3, H, W) in about [-1, 1]."""
         self.check_for(G)
-        # contiguous: a saved-and-loaded latent renders bit-identically to the one it was saved from
-        # (convolutions and matrix products may sum in another order for another memory layout)
-        device = _device(G)
-        return G.synthesize(self.ws.to(device).contiguous(), noise=[n.to(device).contiguous() for n in self.noise])
+        return G.synthesize(self.ws.to(_device(G)), noise=[n.to(_device(G)) for n in self.noise])
 
     def save(self, path: str | Path) -> Path:
         tensors = {"ws": self.ws.detach().cpu().contiguous(),

@@ -350,9 +350,9 @@ def checkpoint_of(source: str | Path, flag: str) -> Path:
     return path
 
 
-def checkpoint_generator(source: str | Path, flag: str = "checkpoint") -> tuple[nn.Module, TrainConfig, int]:
-    """(EMA generator in eval mode, run config, images seen) of a training checkpoint, or of a run
-    directory's latest: what the run would export if it stopped there."""
+def checkpoint_generator(source: str | Path, flag: str = "checkpoint") -> tuple[nn.Module, int]:
+    """(EMA generator in eval mode, images seen) of a training checkpoint, or of a run directory's
+    latest: what the run would export if it stopped there."""
     path = checkpoint_of(source, flag)
     tensors, meta = load_tensors(path)
     if "config" not in meta or not any(k.startswith("G_ema.") for k in tensors):
@@ -362,7 +362,7 @@ def checkpoint_generator(source: str | Path, flag: str = "checkpoint") -> tuple[
         raise ValueError(f"{flag} {path}: a run transferred from {config.transfer}; load its exported generator")
     generator = _fresh_generator(config)
     _load_module(generator, "G_ema", tensors, path)
-    return generator.eval(), config, int(meta["nimg"])
+    return generator.eval(), int(meta["nimg"])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-BENCHMARKS = sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("*.py"))
+BENCHMARK_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARKS = sorted(BENCHMARK_DIR.glob("*.py"))
 
 
 @pytest.mark.parametrize("script", BENCHMARKS, ids=lambda path: path.name)
@@ -19,7 +20,7 @@ def test_benchmark_script_imports_and_parses_its_flags(script):
 
 
 def test_bench_train_worker_times_this_checkouts_cpu_preset():
-    spec = importlib.util.spec_from_file_location("bench_train", BENCHMARKS[0].parent / "bench_train.py")
+    spec = importlib.util.spec_from_file_location("bench_train", BENCHMARK_DIR / "bench_train.py")
     bench_train = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench_train)
     result = bench_train.worker(dict(model="ssn", overrides=dict(amp="none"), threads=1, warmup=0, steps=1,

@@ -69,14 +69,14 @@ def _measure(zoo, path, metrics: tuple[str, str], settings: EvalSettings, block_
     """The metrics (value and standard error) of the zoo file `path`, through the evaluation cache
     (`path` None: held-out real images against the reference set, `evaluate_real`)."""
     names = list(metrics) + (["distortion"] if block_metrics else []) + (["prc_proc"] if precision_recall else [])
-    if path is None:
-        sample = [m for m in names if m in SAMPLE_METRICS]
-        results = evaluate_real(sample, settings)
+    if path is None:  # real images: no value for the metrics that need a latent code
+        results = {m: math.nan for m in names if m not in SAMPLE_METRICS}
+        results.update(evaluate_real([m for m in names if m in SAMPLE_METRICS], settings))
     else:
         results = evaluate_cached(path, lambda: zoo.load(path), names, settings)
     row = {}
     for m in metrics:
-        row.update({m: float(results.get(m, math.nan)), f"{m}_se": float(results.get(f"{m}_se", math.nan))})
+        row.update({m: float(results[m]), f"{m}_se": float(results.get(f"{m}_se", math.nan))})
     if block_metrics:
         row.update({c: float(results.get(c, math.nan)) for c in BLOCK_COLUMNS})
     if precision_recall:

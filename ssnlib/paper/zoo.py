@@ -170,7 +170,7 @@ class ModelZoo:
             root = Path(self.runs_root) if self.runs_root is not None else default_runs_root()
             path = root / self.preset / "bases" / f"{checkpoint.parent.parent.name}-{checkpoint.stem}.safetensors"
             if not path.is_file():
-                generator, _, nimg = checkpoint_generator(checkpoint, "stylegan2_checkpoint")
+                generator, nimg = checkpoint_generator(checkpoint, "stylegan2_checkpoint")
                 path.parent.mkdir(parents=True, exist_ok=True)
                 save_generator(path, generator, extra={"exported_from": str(checkpoint), "nimg": nimg})
             return path

@@ -198,8 +198,8 @@ class PickerSession:
         noise = self.noise_of[self.position] if noise is None else noise
         key = f"{noise}:" + hashlib.blake2b(z.detach().cpu().numpy().tobytes(), digest_size=16).hexdigest()
         if key not in self._cache:
-            inputs = self._noises[noise]  # w grids made contiguous, as ProjectedLatent.render makes them
-            self._cache[key] = (self.G.synthesize(z.contiguous(), noise=inputs) if z.ndim == 5 else
+            inputs = self._noises[noise]
+            self._cache[key] = (self.G.synthesize(z, noise=inputs) if z.ndim == 5 else
                                 self.G(z, truncation_psi=self.truncation_psi, noise=inputs)).cpu()
             if len(self._cache) > 64:
                 self._cache.pop(next(iter(self._cache)))
