@@ -82,9 +82,16 @@ def _export(args: argparse.Namespace) -> None:
 
     from .io.serialization import save_generator
     from .io.stylegan2_import import load
+    from .train import save_networks
 
-    generator = load(_generator_file(args.source, "export"))
     out = Path(args.out) if args.out else Path(args.source).with_suffix(".safetensors")
+    if args.networks:
+        if args.half:
+            raise ValueError("export --networks keeps float32 weights (a base to train from): drop --half")
+        save_networks(args.source, out, "export")
+        logging.getLogger("ssnlib").info("wrote %s (G, G_ema, D: start a run from it with --init-from)", out)
+        return
+    generator = load(_generator_file(args.source, "export"))
     if args.half:
         generator = generator.half()
     save_generator(out, generator, extra={"exported_from": str(args.source)})
@@ -373,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["safetensors"], default="safetensors")
     export.add_argument("--out", help="output file (default: SOURCE.safetensors)")
     export.add_argument("--half", action="store_true", help="store fp16 tensors (half the size)")
+    export.add_argument("--networks", action="store_true",
+                        help="a training checkpoint's (or run's latest) G, G_ema and D with its config, without "
+                             "optimizer state: a base that --init-from and ModelZoo(stylegan2_checkpoint=) start from")
     export.set_defaults(handler=_export)
 
     zoo = commands.add_parser("zoo", parents=[common],

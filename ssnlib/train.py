@@ -365,6 +365,26 @@ def checkpoint_generator(source: str | Path, flag: str = "checkpoint") -> tuple[
     return generator.eval(), int(meta["nimg"])
 
 
+NETWORKS = ("G", "G_ema", "D")  # what a fine-tune or a transfer starts from (`Trainer.load_weights`)
+NETWORKS_META = ("config", "step", "nimg", "train_seconds")
+
+
+def save_networks(source: str | Path, path: str | Path, flag: str = "source") -> Path:
+    """A run's networks without its training state: G, G_ema and D (float32) of a checkpoint, or of a
+    run directory's latest, with its config, step, images seen and training time — no optimizer,
+    path-length or RNG state. What `--init-from` and `ModelZoo(stylegan2_checkpoint=…)` start from:
+    a trained base that ships, as the paper's SSNs start from pretrained StyleGAN2s (§3.4)."""
+    checkpoint = checkpoint_of(source, flag)
+    tensors, meta = load_tensors(checkpoint)
+    missing = [p for p in NETWORKS if not any(k.startswith(f"{p}.") for k in tensors)]
+    if "config" not in meta or missing:
+        raise ValueError(f"{flag} {checkpoint}: not an ssnlib training checkpoint (no "
+                         f"{'run config' if 'config' not in meta else ', '.join(missing) + ' tensors'})")
+    kept = {k: v.float() for k, v in tensors.items() if k.split(".", 1)[0] in NETWORKS}
+    save_tensors(path, kept, {**{k: meta[k] for k in NETWORKS_META if k in meta}, "networks_of": str(checkpoint)})
+    return Path(path)
+
+
 # ----------------------------------------------------------------------------------------------
 # The trainer
 

@@ -124,6 +124,48 @@ def test_a_longer_stylegan2_runs_checkpoint_replaces_the_presets_baseline(tmp_pa
         ModelZoo("ci", "churches", stylegan2_checkpoint=str(run))
 
 
+def test_a_shipped_base_holds_the_runs_networks_and_the_preset_transfers_from_it(tmp_path, monkeypatch):
+    from ssnlib.__main__ import main
+    from ssnlib.io.serialization import load_metadata, load_tensors
+    from ssnlib.paper import presets
+    from ssnlib.train import latest_checkpoint, save_networks, train
+
+    run = tmp_path / "training" / "stylegan2-faces-s0"
+    own = ModelZoo("ci", "faces", runs_root=str(tmp_path)).stylegan2_config()[0]
+    train(dataclasses.replace(own, out=str(run), kimg=0.2, snapshot_kimg=0.1))
+    checkpoint = latest_checkpoint(run)
+    base = save_networks(run, tmp_path / "bases" / "stylegan2-faces-200img.safetensors")
+    full, meta = load_tensors(checkpoint)
+    kept, kept_meta = load_tensors(base)
+    assert {k.split(".", 1)[0] for k in kept} == {"G", "G_ema", "D"}  # no optimizer, path-length or RNG state
+    assert kept.keys() == {k for k in full if k.split(".", 1)[0] in ("G", "G_ema", "D")}
+    assert all(torch.equal(v, full[k]) for k, v in kept.items())
+    assert kept_meta["nimg"] == meta["nimg"] == 200 and kept_meta["config"] == meta["config"]
+    assert base.stat().st_size < checkpoint.stat().st_size / 1.5
+    cli = tmp_path / "cli.safetensors"
+    assert main(["export", str(run), "--networks", "--out", str(cli)]) == 0
+    assert load_tensors(cli)[0].keys() == kept.keys()
+    assert main(["export", str(run), "--networks", "--half", "--out", str(cli)]) == 2
+    with pytest.raises(ValueError, match="not an ssnlib training checkpoint"):
+        save_networks(ModelZoo("ci", "faces", stylegan2_checkpoint=str(base), runs_root=str(tmp_path / "r")
+                               ).stylegan2_file(), tmp_path / "x.safetensors")
+
+    monkeypatch.setitem(presets.PRESETS, "ci", dataclasses.replace(presets.PRESETS["ci"], bases={"faces": str(base)}))
+    zoo = ModelZoo("ci", "faces", runs_root=str(tmp_path / "runs"))
+    assert zoo.stylegan2_checkpoint == str(base) and zoo.stylegan2_kimg() == 0.2
+    assert ModelZoo("ci", "churches", runs_root=str(tmp_path / "runs")).stylegan2_checkpoint is None
+    ssn, _, bases = zoo.ssn_config()
+    assert bases == () and ssn.init_from == str(base)
+    exported = zoo.stylegan2_file()
+    assert exported.name == "stylegan2-faces-200img.safetensors" and load_metadata(exported)["nimg"] == 200
+    assert all(torch.equal(v, full[f"G_ema.{k}"]) for k, v in zoo.load(exported).state_dict().items())
+    # the key names the base by its file, wherever the clone is; a checkpoint by its run and step
+    moved = dataclasses.replace(ssn, init_from=str(tmp_path / "elsewhere" / base.name))
+    assert config_key(moved) == config_key(ssn)
+    other_run = dataclasses.replace(ssn, init_from=str(tmp_path / "another-run" / "checkpoints" / checkpoint.name))
+    assert config_key(dataclasses.replace(ssn, init_from=str(checkpoint))) != config_key(other_run)
+
+
 def test_a_seeded_zoo_is_an_independent_replicate_of_every_run(tmp_path):
     default, replicate = ModelZoo("ci", "faces", runs_root=str(tmp_path)), ModelZoo("ci", "faces", seed=1,
                                                                                   runs_root=str(tmp_path))

@@ -26,6 +26,11 @@ class Preset:
     transfer_kimg: float = 0.0  # SSN base: training after transfer from the preset's StyleGAN2 (§3.4)
     finetune_kimg: float = 0.0  # length of the λD / Appendix-B fine-tunes from the λD = 0 base
     pretrained: bool = False  # models start from a pretrained StyleGAN2 checkpoint (nothing trained from scratch)
+    # dataset → a shipped base (G, G_ema, D: `train.save_networks`), relative to the project root: the
+    # preset's StyleGAN2 baseline, trained once for hours (its curves beside it), that the SSNs are
+    # transferred from as the paper's are from pretrained StyleGAN2s (§3.4). A dataset without one
+    # trains its baseline from scratch for `kimg`.
+    bases: dict[str, str] = field(default_factory=dict)
     metrics: tuple[str, str] = ("fd_proc", "ppl_proc")  # (quality, path length) the tables measure
     lambdas: tuple[float, ...] = (0, 1, 10, 100, 1000, 10000)  # Table 2's λD
     eq15_weights: tuple[float, ...] = (2, 20, 200, 2000)  # Appendix B tried 2 … 200000; the cheaper end here

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from ..io.serialization import load_generator, load_metadata, load_tensors, save_tensors
-from ..train import FINAL_GENERATOR, TrainConfig, latest_checkpoint, train
+from ..train import CHECKPOINT_DIR, FINAL_GENERATOR, TrainConfig, latest_checkpoint, train
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +51,16 @@ def default_models_root() -> Path:
 
 def config_key(config: TrainConfig) -> str:
     """Stable hash of the weight-relevant configuration. A fine-tune's `init_from` counts by the
-    base run's folder name (which holds the base's own key), not by where the runs root is."""
+    base run's folder name (which holds the base's own key), a file by its name (a checkpoint's with
+    its run's folder name), not by where the runs root is."""
     relevant = {k: v for k, v in config.to_dict().items()
                 if k not in BOOKKEEPING and not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
     relevant.update(NUMERICS)
     if relevant.get("init_from"):
-        relevant["init_from"] = Path(relevant["init_from"]).name
+        source = Path(relevant["init_from"])
+        # a checkpoint file counts with its run's folder name: `ckpt-<step>` alone names no run
+        relevant["init_from"] = f"{source.parents[1].name}/{source.name}" if source.parent.name == CHECKPOINT_DIR \
+            else source.name
     return hashlib.sha1(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:10]
 
 

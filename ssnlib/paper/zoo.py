@@ -14,7 +14,8 @@
 starts from the StyleGAN2 checkpoint given as `stylegan2_checkpoint` and the baseline *is* that
 checkpoint. At the other presets the baseline StyleGAN2 is trained here from scratch — or, when
 `stylegan2_checkpoint` names one, is a checkpoint of a longer ssnlib StyleGAN2 run of the preset's
-architecture (`models/<preset>/training/<run>`: the file is pinned when the zoo is made) — the 4×4
+architecture (`models/<preset>/training/<run>`: the file is pinned when the zoo is made), or the
+preset's shipped base for the dataset (`Preset.bases`, written by `train.save_networks`) — the 4×4
 λD = 0 SSN is transferred from its run and trained for the preset's `transfer_kimg`, and every
 variant — other λD, eq. 15, other grids (the weights do not depend on the grid) — is fine-tuned
 from that SSN for `finetune_kimg`. `ssn(finetuned=True)` is the λD = 0 fine-tune of the same
@@ -34,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..io.serialization import load_generator, load_metadata, save_generator
-from ..train import TrainConfig, build_networks, checkpoint_generator, checkpoint_of
+from ..train import CHECKPOINT_DIR, TrainConfig, build_networks, checkpoint_generator, checkpoint_of
 from .presets import Preset, get_preset
-from .runs import config_key, default_runs_root, ensure_run, find_generator, run_directory
+from .runs import config_key, default_runs_root, ensure_run, find_generator, project_root, run_directory
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +119,8 @@ class ModelZoo:
 
     def __post_init__(self):
         self.preset = get_preset(self.preset).name
+        if not self.stylegan2_checkpoint and self.dataset in self.spec.bases:
+            self.stylegan2_checkpoint = str(project_root() / self.spec.bases[self.dataset])
         if self.spec.pretrained and not self.stylegan2_checkpoint:
             raise ValueError("the paper preset transfers from a pretrained StyleGAN2 (§3.4): pass "
                              "stylegan2_checkpoint= (a rosinality .pt or NVlabs .pkl)")
@@ -168,7 +171,9 @@ class ModelZoo:
         if self.stylegan2_checkpoint:
             checkpoint = Path(self.stylegan2_checkpoint)
             root = Path(self.runs_root) if self.runs_root is not None else default_runs_root()
-            path = root / self.preset / "bases" / f"{checkpoint.parent.parent.name}-{checkpoint.stem}.safetensors"
+            name = (f"{checkpoint.parents[1].name}-{checkpoint.stem}" if checkpoint.parent.name == CHECKPOINT_DIR
+                    else checkpoint.stem)
+            path = root / self.preset / "bases" / f"{name}.safetensors"
             if not path.is_file():
                 generator, nimg = checkpoint_generator(checkpoint, "stylegan2_checkpoint")
                 path.parent.mkdir(parents=True, exist_ok=True)
