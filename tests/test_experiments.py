@@ -156,6 +156,9 @@ def test_a_shipped_base_holds_the_runs_networks_and_the_preset_transfers_from_it
     assert ModelZoo("ci", "churches", runs_root=str(tmp_path / "runs")).stylegan2_checkpoint is None
     ssn, _, bases = zoo.ssn_config()
     assert bases == () and ssn.init_from == str(base)
+    replicate = zoo.replicate(1)  # the SSN runs again at another seed, from the same base
+    assert replicate.stylegan2_checkpoint == str(base) and replicate.ssn_config()[0].seed == 1
+    assert config_key(replicate.ssn_config()[0]) != config_key(ssn) and zoo.config().seed == 0
     exported = zoo.stylegan2_file()
     assert exported.name == "stylegan2-faces-200img.safetensors" and load_metadata(exported)["nimg"] == 200
     assert all(torch.equal(v, full[f"G_ema.{k}"]) for k, v in zoo.load(exported).state_dict().items())

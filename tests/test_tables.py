@@ -111,7 +111,7 @@ def test_proxy_columns_are_never_named_fid_or_ppl(zoo):
 
 def test_table2_columns_rows_and_paper_numbers(zoo):
     t2 = tables.table2(zoo, [0, 100, 10000], SETTINGS)
-    assert list(t2.columns) == ["model", "lambda_d", "lambda_d_scale", "train_kimg", "fd_proc", "fd_proc_se",
+    assert list(t2.columns) == ["model", "lambda_d", "lambda_d_scale", "seed", "train_kimg", "fd_proc", "fd_proc_se",
                                 "ppl_proc", "ppl_proc_se",
                                 *tables.BLOCK_COLUMNS, "paper_fid", "paper_ppl", "paper_distortion"]
     # ci: 0.2 kimg StyleGAN2 + 0.1 kimg transferred SSN + 0.1 kimg fine-tunes; the λD = 0 row is the
@@ -162,6 +162,70 @@ def test_lambda100_claim_quotes_the_spread_of_the_small_lambda_runs():
     claim = verdicts.lambda100_claim(table)
     assert claim.verdict == "reproduced"  # the spread is context, not a change of rule
     assert "λD ∈ {0, 1, 10} span FD-proc 10–14.5 (×1.45)" in claim.reason
+
+
+def seeded(*tables_by_seed):
+    """One long Table 2 of per-seed tables (`t2_table`), each row tagged with its seed."""
+    return pd.concat([t.assign(seed=seed) for seed, t in enumerate(tables_by_seed)], ignore_index=True)
+
+
+def test_over_seeds_averages_replicates_and_reports_their_spread():
+    table = seeded(t2_table([(0, 10.0, 9, 0.03), (100, 14.0, 5, 0.005)]),
+                   t2_table([(0, 12.0, 7, 0.04), (100, 16.0, 6, 0.010)]))
+    table["fd_proc_se"] = [0.0, 0.3, 0.4, 0.0, 0.4, 0.3]
+    table.loc[(table.seed == 1) & (table.model == "stylegan2"), "fd_proc"] = 20.0
+    mean = tables.over_seeds(table).set_index("lambda_d", drop=False)
+    assert list(mean["model"]) == ["stylegan2", "ssn", "ssn"] and "seed" not in mean.columns
+    assert mean["n_seeds"].tolist() == [2, 2, 2]
+    r0, r100 = mean.loc[0.0], mean.loc[100.0]
+    assert (r0["fd_proc"], r0["ppl_proc"], r0["distortion"]) == pytest.approx((11.0, 8.0, 0.035))
+    assert r0["fd_proc_se"] == pytest.approx(0.25)  # √(0.3² + 0.4²) / 2
+    assert r0["distortion_se"] == pytest.approx(math.sqrt(0.0003 ** 2 + 0.0004 ** 2) / 2)
+    assert (r0["fd_proc_seed_spread"], r0["ppl_proc_seed_spread"]) == pytest.approx((2.0, 2.0))
+    assert r100["distortion_seed_spread"] == pytest.approx(0.005)
+    assert mean.iloc[0]["fd_proc"] == pytest.approx(17.0)  # the baseline rows (λD NaN) grouped too
+    assert math.isnan(mean.iloc[0]["distortion_se"])  # no standard error to combine: none
+    assert "vs 17 " in verdicts.baseline_claim(table).ours  # judged against the seeds' mean baseline
+    single = tables.over_seeds(seeded(t2_table([(0, 10.0, 9, 0.03)])))
+    assert single["n_seeds"].tolist() == [1, 1] and single["fd_proc_seed_spread"].isna().all()
+    plain = t2_table([(0, 10.0, 9, 0.03)])
+    assert tables.over_seeds(plain) is plain
+    assert tables.relative_to_unregularized(table).set_index("lambda_d").loc[100.0, "distortion_cut"] == \
+        pytest.approx(0.035 / 0.0075)  # ratios of the seeds' means
+
+
+def test_table2_replicates_the_compared_lambdas_at_every_extra_seed(zoo, monkeypatch):
+    def replicate(seed):
+        copy = ModelZoo("ci", "faces", seed=seed)
+        monkeypatch.setattr(copy, "ssn_file", lambda lambda_d=0.0, **variant: Stub(
+            (4, 4), **numbers(10 + seed, 5.0, 0.03 * (1 + seed) / (1 + lambda_d))))
+        monkeypatch.setattr(copy, "stylegan2_file", lambda: Stub(None, **numbers(14.0 + seed, 12.0)))
+        monkeypatch.setattr(copy, "load", lambda stub: stub)
+        return copy
+
+    monkeypatch.setattr(zoo, "replicate", replicate)
+    t2 = tables.table2(zoo, [0, 10, 100], SETTINGS, seeds=[2])
+    assert list(zip(t2["model"], t2["lambda_d"].fillna(-1), t2["seed"])) == [
+        ("stylegan2", -1, 0), ("ssn", 0, 0), ("ssn", 10, 0), ("ssn", 100, 0),
+        ("stylegan2", -1, 2), ("ssn", 0, 2), ("ssn", 100, 2)]  # λD = 10 is not replicated
+    mean = tables.over_seeds(t2).set_index("lambda_d")
+    assert mean.loc[0.0, "fd_proc"] == pytest.approx((10 + 12) / 2) and mean.loc[0.0, "fd_proc_seed_spread"] == 2
+    assert mean.loc[10.0, "n_seeds"] == 1 and math.isnan(mean.loc[10.0, "fd_proc_seed_spread"])
+    assert mean.loc[100.0, "distortion"] == pytest.approx((0.03 + 0.09) / 101 / 2)
+
+
+def test_lambda100_with_replicates_holds_only_as_far_as_every_seed():
+    both = seeded(t2_table([(0, 10.0, 9, 0.03), (100, 14.0, 5, 0.005)]),   # ÷6 at ×1.4: reproduced
+                  t2_table([(0, 10.0, 9, 0.03), (100, 13.0, 5, 0.005)]))   # ÷6 at ×1.3: reproduced
+    claim = verdicts.lambda100_claim(both)
+    assert claim.verdict == "reproduced" and claim.ours.startswith("mean of 2 seeds")
+    assert "seed 0 ÷6 at ×1.40 (reproduced), seed 1 ÷6 at ×1.30 (reproduced)" in claim.reason
+    split = seeded(t2_table([(0, 10.0, 9, 0.03), (100, 14.0, 5, 0.004)]),   # ÷7.5 at ×1.4: reproduced
+                   t2_table([(0, 10.0, 9, 0.03), (100, 13.0, 5, 0.0065)]))  # ÷4.6 at ×1.3: partly
+    assert verdicts.lambda100_claim(tables.over_seeds(split)).verdict == "reproduced"  # the means: ÷5.7 at ×1.35
+    claim = verdicts.lambda100_claim(split)
+    assert claim.verdict == "partly" and "seed 1 ÷4.6 at ×1.30 (partly)" in claim.reason
+    assert "FD-proc at λD = 0 spans 10–10 over the seeds" in claim.reason
 
 
 def test_baseline_ppl_and_tradeoff_rules():

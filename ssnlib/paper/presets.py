@@ -31,6 +31,7 @@ class Preset:
     # transferred from as the paper's are from pretrained StyleGAN2s (§3.4). A dataset without one
     # trains its baseline from scratch for `kimg`.
     bases: dict[str, str] = field(default_factory=dict)
+    replicate_seeds: tuple[int, ...] = ()  # Table 2: extra seeds replicating λD = 0 and 100 (`tables.table2`)
     metrics: tuple[str, str] = ("fd_proc", "ppl_proc")  # (quality, path length) the tables measure
     lambdas: tuple[float, ...] = (0, 1, 10, 100, 1000, 10000)  # Table 2's λD
     eq15_weights: tuple[float, ...] = (2, 20, 200, 2000)  # Appendix B tried 2 … 200000; the cheaper end here
@@ -61,7 +62,7 @@ PRESETS: dict[str, Preset] = {
                    sample_kimg=0.1, sample_count=16, ema_kimg=0.05, pl_batch_shrink=2),
         eval=dict(n_fd=256, n_ppl=64, n_distortion=64, batch_size=32),
         transfer_kimg=0.1, finetune_kimg=0.1, lambdas=(0, 100, 10000), eq15_weights=(2, 2000), inpaint_steps=40,
-        projection_steps=20, projection_images=2,
+        projection_steps=20, projection_images=2, replicate_seeds=(1,),
         caveat="ci models are barely trained: the code path is what this preset checks",
     ),
     "cpu": Preset(

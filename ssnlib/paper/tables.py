@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 BLOCK_COLUMNS = ("distortion", "distortion_se", "in_block", "in_block_se", "locality", "locality_se")
 QUALITY_METRICS = ("fid", "fd_proc")
 PATH_LENGTH_METRICS = ("ppl", "ppl_proc")
+REPLICATED_LAMBDAS = (0.0, float(published.CHOSEN_LAMBDA))  # the λD the central claim compares (Table 2, §4)
 
 
 # ------------------------------------------------------------------ measuring
@@ -125,30 +126,40 @@ def _lambda_rows(zoo, lambdas: Iterable[float], metrics: tuple[str, str], settin
     has trained equally long."""
     rows = []
     for lam in lambdas:
-        logger.info("%s: λD=%s", label, lam)
+        logger.info("%s: λD=%s (seed %d)", label, lam, zoo.config().seed)
         variant = dict(lambda_d=float(lam), finetuned=True, grid=tuple(grid))
-        rows.append({"lambda_d": float(lam), "train_kimg": train_kimg(zoo, **variant),
+        rows.append({"lambda_d": float(lam), "seed": zoo.config().seed, "train_kimg": train_kimg(zoo, **variant),
                      **_measure(zoo, zoo.ssn_file(**variant), metrics, settings, block_metrics=True)})
     return rows
 
 
 def table2(zoo, lambdas: Iterable[float] = published.TABLE2_LAMBDAS, settings: EvalSettings | None = None,
-           metrics: Sequence[str] | None = None, baseline: bool = True,
-           grid: tuple[int, int] = (4, 4)) -> pd.DataFrame:
+           metrics: Sequence[str] | None = None, baseline: bool = True, grid: tuple[int, int] = (4, 4),
+           seeds: Iterable[int] = (), replicate_lambdas: Iterable[float] = REPLICATED_LAMBDAS
+           ) -> pd.DataFrame:
     """Table 2: the λD ablation (plus the StyleGAN2 baseline row, λD = NaN, if `baseline`), of the
-    SSNs with `grid` blocks (the paper's 4×4 by default).
+    SSNs with `grid` blocks (the paper's 4×4 by default), one row per λD and seed: the zoo's own
+    and, for the λD in `replicate_lambdas`, one independent replicate per extra seed in `seeds`
+    (`ModelZoo.replicate`: the SSN's transfer and fine-tunes again; the StyleGAN2 baseline too
+    unless it is a given base). Every row is measured against the zoo's own reference images
+    (`settings`). `over_seeds` makes one row per λD of it, with the spread between the seeds.
     Columns: model, lambda_d, lambda_d_scale (the regularizer's scale, `losses.DISTORTION_SCALES`),
-    train_kimg, <quality>(_se), <path length>(_se), distortion(_se), in_block(_se), locality(_se),
-    paper_fid, paper_ppl, paper_distortion."""
+    seed, train_kimg, <quality>(_se), <path length>(_se), distortion(_se), in_block(_se),
+    locality(_se), paper_fid, paper_ppl, paper_distortion."""
     quality, path_length = _check_metrics(metrics or zoo.spec.metrics)
     settings = settings or eval_settings(zoo)
+    lambdas = [float(lam) for lam in lambdas]
+    replicated = [lam for lam in lambdas if lam in {float(r) for r in replicate_lambdas}]
     rows = []
-    if baseline:
-        logger.info("Table 2: StyleGAN2 baseline")
-        rows.append({"model": "stylegan2", "lambda_d": math.nan, "train_kimg": train_kimg(zoo, "stylegan2"),
-                     **_measure(zoo, zoo.stylegan2_file(), (quality, path_length), settings, block_metrics=True)})
-    rows += [{"model": "ssn", **r} for r in _lambda_rows(zoo, lambdas, (quality, path_length), settings, "Table 2",
-                                                          grid)]
+    for replicate in [zoo, *(zoo.replicate(seed) for seed in seeds)]:
+        if baseline and (replicate is zoo or not replicate.stylegan2_checkpoint):
+            logger.info("Table 2: StyleGAN2 baseline (seed %d)", replicate.config().seed)
+            rows.append({"model": "stylegan2", "lambda_d": math.nan, "seed": replicate.config().seed,
+                         "train_kimg": train_kimg(replicate, "stylegan2"),
+                         **_measure(replicate, replicate.stylegan2_file(), (quality, path_length), settings,
+                                    block_metrics=True)})
+        rows += [{"model": "ssn", **r} for r in _lambda_rows(replicate, lambdas if replicate is zoo else replicated,
+                                                              (quality, path_length), settings, "Table 2", grid)]
     for row in rows:
         ref = published.table2_paper(None if row["model"] == "stylegan2" else row["lambda_d"])
         row.update(paper_fid=ref["fid"], paper_ppl=ref["ppl"], paper_distortion=ref["distortion"])
@@ -163,19 +174,20 @@ def appendix_b(zoo, weights: Iterable[float], settings: EvalSettings | None = No
     """Appendix B: SSNs fine-tuned with eq. 15 (γ± as the zoo's config, the paper's 1 and 0.1 by
     default) in place of StyleGAN2's path-length term, at each weight, beside the λD curve.
     Columns: regularizer ("lambda_d" / "eq15"), weight (λD or the eq. 15 weight), eq15_scale
-    (`losses.EQ15_SCALES`), train_kimg,
+    (`losses.EQ15_SCALES`), seed, train_kimg,
     gamma_plus, gamma_minus, <quality>(_se), <path length>(_se), distortion(_se), in_block(_se),
     locality(_se)."""
     metrics = _check_metrics(metrics or zoo.spec.metrics)
     settings = settings or eval_settings(zoo)
-    rows = [{"regularizer": "lambda_d", "weight": r.pop("lambda_d"), "train_kimg": r.pop("train_kimg"),
-             "gamma_plus": math.nan, "gamma_minus": math.nan, **r}
+    rows = [{"regularizer": "lambda_d", "weight": r.pop("lambda_d"), "seed": r.pop("seed"),
+             "train_kimg": r.pop("train_kimg"), "gamma_plus": math.nan, "gamma_minus": math.nan, **r}
             for r in _lambda_rows(zoo, lambdas, metrics, settings, "Appendix B")]
     for weight in weights:
         logger.info("Appendix B: eq. 15 weight %s", weight)
         variant = dict(pl_kind="low_distortion", pl_weight=weight)
         config = zoo.ssn_config(**variant)[0]
-        rows.append({"regularizer": "eq15", "weight": float(weight), "train_kimg": train_kimg(zoo, **variant),
+        rows.append({"regularizer": "eq15", "weight": float(weight), "seed": config.seed,
+                     "train_kimg": train_kimg(zoo, **variant),
                      "gamma_plus": config.gamma_plus, "gamma_minus": config.gamma_minus,
                      **_measure(zoo, zoo.ssn_file(**variant), metrics, settings, block_metrics=True)})
     table = pd.DataFrame(rows)
@@ -184,6 +196,37 @@ def appendix_b(zoo, weights: Iterable[float], settings: EvalSettings | None = No
 
 
 # ------------------------------------------------------------------ reading a table
+
+SEED_SPREAD = ("fid", "fd_proc", "ppl", "ppl_proc", "distortion")  # metrics whose spread over seeds gets a column
+GROUP_KEYS = ("dataset", "model", "regularizer", "lambda_d", "weight")
+MEASURED = (*QUALITY_METRICS, *PATH_LENGTH_METRICS, "distortion", "in_block", "locality", "precision_proc",
+            "recall_proc")  # the columns `over_seeds` averages
+
+
+def over_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per model and λD (per dataset / regularizer and weight where the table has them) of
+    a table with a `seed` column: each metric averaged over the seeds, its standard error that of
+    the mean (√Σse² / n: sampling noise only), `n_seeds`, and `<metric>_seed_spread` — the highest
+    minus the lowest seed's value (NaN for one seed): the training noise the standard errors leave
+    out. Other columns keep the first seed's value. A table without `seed` is returned as it is."""
+    if "seed" not in table.columns:
+        return table
+    keys = [c for c in GROUP_KEYS if c in table.columns]
+    measured = [c for c in MEASURED if c in table.columns]
+    errors = [f"{m}_se" for m in measured if f"{m}_se" in table.columns]
+    rows = []
+    for _, group in table.groupby(keys, dropna=False, sort=False):
+        row = group.iloc[0].drop("seed").to_dict()
+        n = len(group)
+        row.update({m: group[m].mean(skipna=False) for m in measured})
+        row.update({e: math.sqrt((group[e] ** 2).sum(min_count=n)) / n for e in errors})  # NaN if one is
+        row["n_seeds"] = n
+        for m in SEED_SPREAD:
+            if m in group.columns:
+                row[f"{m}_seed_spread"] = group[m].max() - group[m].min() if n > 1 else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
 
 
 def metric_columns(table: pd.DataFrame) -> tuple[str, str]:
@@ -197,6 +240,8 @@ def metric_columns(table: pd.DataFrame) -> tuple[str, str]:
 
 
 def ssn_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The SSN rows by λD, averaged over the seeds of a table with replicates (`over_seeds`)."""
+    table = over_seeds(table)
     rows = table[table["model"] == "ssn"] if "model" in table.columns else table
     return rows.sort_values("lambda_d")
 

@@ -47,7 +47,7 @@ from ..evaluate import LABELS
 from . import published, toy
 from .definition1 import COLUMNS as DEFINITION1_COLUMNS
 from .reporting import Claim
-from .tables import lambda_row, metric_columns, relative_to_unregularized, ssn_rows
+from .tables import lambda_row, metric_columns, over_seeds, relative_to_unregularized, ssn_rows
 
 RATIO_REPRODUCED, RATIO_PARTLY = 1.5, 3.0  # Table 1 quality ratio SSN / StyleGAN2
 LEARNED_FRACTION = 0.5  # a trained model's quality metric at most this × the untrained generator's
@@ -58,6 +58,7 @@ RHO_STRONG = 0.8  # |Spearman ρ| for a monotone trend over λD
 APPENDIX_B_TOLERANCE = 0.1  # relative quality margin for an eq. 15 model to "beat" the λD curve
 NOISE_MARGIN = 0.05  # relative difference below which numbers without a standard error count as equal
 FLOOR_LEVEL = 0.9973  # two-sided coverage of "mean ± 3 sd" when the sd is known
+VERDICT_RANK = {"not reproduced": 0, "partly": 1, "reproduced": 2}  # the weakest of several is the minimum
 
 
 def _fmt(x: float) -> str:
@@ -172,12 +173,43 @@ def table1_claim(table: pd.DataFrame) -> Claim:
     return Claim(claim, paper_text, "; ".join(parts), verdict, reason, source)
 
 
+def _lambda100_numbers(r0: pd.Series, rc: pd.Series, quality: str) -> tuple[float, float, float, float, str]:
+    """(cut, cost, drop, 2 SE, verdict) of `lambda100_claim`'s rule for one pair of rows."""
+    cut = r0["distortion"] / rc["distortion"] if rc["distortion"] > 0 else math.inf
+    cost = rc[quality] / r0[quality]
+    two_se = 2 * math.sqrt(r0["distortion_se"] ** 2 + rc["distortion_se"] ** 2)
+    drop = r0["distortion"] - rc["distortion"]
+    if drop > two_se and cut >= CUT_REPRODUCED and cost <= COST_REPRODUCED:
+        verdict = "reproduced"
+    elif drop > two_se and cut >= CUT_PARTLY and cost <= COST_PARTLY:
+        verdict = "partly"
+    else:
+        verdict = "not reproduced"
+    return cut, cost, drop, two_se, verdict
+
+
+def _per_seed(table: pd.DataFrame, chosen: float) -> dict[int, tuple[pd.Series, pd.Series]]:
+    """{seed: (λD = 0 row, λD = `chosen` row)} of the seeds that have both (empty without a `seed` column)."""
+    if "seed" not in table.columns:
+        return {}
+    ssn = table[table["model"] == "ssn"] if "model" in table.columns else table
+    pairs = {}
+    for seed, rows in ssn.groupby("seed", sort=True):
+        r0, rc = rows[rows["lambda_d"] == 0.0], rows[rows["lambda_d"] == float(chosen)]
+        if not r0.empty and not rc.empty:
+            pairs[int(seed)] = (r0.iloc[0], rc.iloc[0])
+    return pairs
+
+
 def lambda100_claim(table: pd.DataFrame, chosen: float = published.CHOSEN_LAMBDA) -> Claim:
     """λD = 100 vs λD = 0: cut = distortion(0) / distortion(100), cost = quality(100) / quality(0).
     cut ≥ 5 and cost ≤ 1.5 → reproduced; cut ≥ 2 and cost ≤ 3 → partly; else not reproduced.
     Either way the drop distortion(0) − distortion(100) must exceed two combined standard errors.
-    The reason also quotes the in-block change's ratio: a cut that comes with an equal fall of
-    the in-block change is a damped resample rather than a more local one."""
+    With replicates (a `seed` column, two or more seeds having both rows) the rule is applied to
+    the seeds' means and to each seed on its own, and the verdict is the weakest of them: a result
+    holds as far as it holds in every replicate. The reason also quotes the in-block change's ratio:
+    a cut that comes with an equal fall of the in-block change is a damped resample rather than a
+    more local one."""
     quality, _ = metric_columns(table)
     label = LABELS[quality]
     claim, source = published.CLAIMS["table2_lambda100"], "Table 2, §4"
@@ -190,25 +222,27 @@ def lambda100_claim(table: pd.DataFrame, chosen: float = published.CHOSEN_LAMBDA
         return _not_measured(claim, paper_text, f"needs the λD = 0 and λD = {chosen:g} rows", source)
     if any(math.isnan(v) for v in (r0["distortion"], rc["distortion"], r0[quality], rc[quality])):
         return _not_measured(claim, paper_text, "a needed number is NaN", source)
-    cut = r0["distortion"] / rc["distortion"] if rc["distortion"] > 0 else math.inf
-    cost = rc[quality] / r0[quality]
-    two_se = 2 * math.sqrt(r0["distortion_se"] ** 2 + rc["distortion_se"] ** 2)
-    drop = r0["distortion"] - rc["distortion"]
-    significant = drop > two_se
+    cut, cost, drop, two_se, verdict = _lambda100_numbers(r0, rc, quality)
     ours = (f"distortion {_fmt(r0['distortion'])} → {_fmt(rc['distortion'])} (÷{cut:.2g}); "
             f"{label} {_fmt(r0[quality])} → {_fmt(rc[quality])} (×{cost:.2f}); "
             f"in-block change {_fmt(r0['in_block'])} → {_fmt(rc['in_block'])}")
-    if significant and cut >= CUT_REPRODUCED and cost <= COST_REPRODUCED:
-        verdict = "reproduced"
-    elif significant and cut >= CUT_PARTLY and cost <= COST_PARTLY:
-        verdict = "partly"
-    else:
-        verdict = "not reproduced"
     in_block_ratio = r0["in_block"] / rc["in_block"] if rc["in_block"] > 0 else math.inf
     reason = (f"cut ÷{cut:.2g} at ×{cost:.2f} the {label} (drop {_fmt(drop)} vs 2 SE {_fmt(two_se)}); rule: "
               f"÷{CUT_REPRODUCED:g} at ≤ ×{COST_REPRODUCED}, partly ÷{CUT_PARTLY:g} at ≤ ×{COST_PARTLY}, "
               f"beyond 2 SE; the in-block change fell ÷{in_block_ratio:.2g} (the paper: distortion ÷{paper_cut:.1f} "
               f"at ×{paper_cost:.2f} FID)")
+    seeds = _per_seed(table, chosen)
+    if len(seeds) >= 2:
+        ours = f"mean of {len(seeds)} seeds: {ours}"
+        parts, ranks = [], [VERDICT_RANK[verdict]]
+        for seed, (s0, sc) in seeds.items():
+            s_cut, s_cost, _, _, s_verdict = _lambda100_numbers(s0, sc, quality)
+            parts.append(f"seed {seed} ÷{s_cut:.2g} at ×{s_cost:.2f} ({s_verdict})")
+            ranks.append(VERDICT_RANK[s_verdict])
+        verdict = next(v for v, rank in VERDICT_RANK.items() if rank == min(ranks))
+        reason += (f"; per seed: {', '.join(parts)} — the verdict is the weakest of the mean's and every seed's, "
+                   f"{label} at λD = 0 spans {_fmt(min(s0[quality] for s0, _ in seeds.values()))}–"
+                   f"{_fmt(max(s0[quality] for s0, _ in seeds.values()))} over the seeds")
     return Claim(claim, paper_text, ours, verdict, reason + _spread_text(table), source)
 
 
@@ -238,11 +272,13 @@ def quality_spread(table: pd.DataFrame, max_lambda: float = 10.0) -> tuple[float
 
 def baseline_claim(table: pd.DataFrame, chosen: float = published.CHOSEN_LAMBDA) -> Claim:
     """λD = 100 vs the StyleGAN2 baseline: quality metric and PPL both lower beyond noise
-    (`_clearly_lower`) → reproduced; one of the two → partly; neither → not reproduced."""
+    (`_clearly_lower`) → reproduced; one of the two → partly; neither → not reproduced (the seeds'
+    means, with replicates)."""
     quality, path_length = metric_columns(table)
     claim, source = published.CLAIMS["table2_vs_baseline"], "Table 2"
     pb, pc = published.TABLE2[None], published.TABLE2[chosen]
     paper_text = f"FID {pc['fid']} vs {pb['fid']}; PPL {pc['ppl']} vs {pb['ppl']}"
+    table = over_seeds(table)
     base = table[table["model"] == "stylegan2"] if "model" in table.columns else table.iloc[:0]
     rc = lambda_row(table, float(chosen))
     if base.empty or rc is None:

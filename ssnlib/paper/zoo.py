@@ -28,6 +28,7 @@ Models come from the run registry (`ssnlib.paper.runs`): shipped, already traine
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -136,6 +137,11 @@ class ModelZoo:
         if differ or run.dataset != own.dataset:
             raise ValueError(f"stylegan2_checkpoint {self.stylegan2_checkpoint} is not a {self.preset}-preset "
                              f"StyleGAN2 run on {own.dataset}: " + ", ".join(differ or [f"dataset {run.dataset}"]))
+
+    def replicate(self, seed: int) -> "ModelZoo":
+        """The same zoo with every run it trains seeded `seed`: an independent replicate (a given
+        StyleGAN2 base, `stylegan2_checkpoint`, stays the one base)."""
+        return dataclasses.replace(self, seed=seed)
 
     @property
     def spec(self) -> Preset:
