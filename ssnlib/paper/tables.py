@@ -124,11 +124,11 @@ def _lambda_rows(zoo, lambdas: Iterable[float], metrics: tuple[str, str], settin
                  label: str, grid: tuple[int, int] = (4, 4)) -> list[dict]:
     """One row per λD: the fine-tuned SSNs — λD = 0 included (`finetuned=True`), so every row
     has trained equally long."""
-    rows = []
+    rows, seed = [], zoo.config().seed
     for lam in lambdas:
-        logger.info("%s: λD=%s (seed %d)", label, lam, zoo.config().seed)
+        logger.info("%s: λD=%s (seed %d)", label, lam, seed)
         variant = dict(lambda_d=float(lam), finetuned=True, grid=tuple(grid))
-        rows.append({"lambda_d": float(lam), "seed": zoo.config().seed, "train_kimg": train_kimg(zoo, **variant),
+        rows.append({"lambda_d": float(lam), "seed": seed, "train_kimg": train_kimg(zoo, **variant),
                      **_measure(zoo, zoo.ssn_file(**variant), metrics, settings, block_metrics=True)})
     return rows
 
@@ -226,7 +226,6 @@ def over_seeds(table: pd.DataFrame) -> pd.DataFrame:
                 row[f"{m}_seed_spread"] = group[m].max() - group[m].min() if n > 1 else math.nan
         rows.append(row)
     return pd.DataFrame(rows)
-
 
 
 def metric_columns(table: pd.DataFrame) -> tuple[str, str]:
