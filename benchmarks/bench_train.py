@@ -7,7 +7,8 @@ repeat so that a machine whose speed drifts slows them alike, and the median is 
 range. The achieved GFLOP/s (FLOPs of one iteration counted by `torch.utils.flop_counter`) is set
 against the peak of a 3×3 convolution forward + backward measured in the same run.
 
-    python benchmarks/bench_train.py [--threads 1] [--repeats 3] [--steps 48] [--models ssn stylegan2]
+    python benchmarks/bench_train.py [--threads 1] [--repeats 3] [--steps 48]
+                                     [--models ssn stylegan2 ssn-ld100]
                                      [--baseline PATH]  # also time another checkout (e.g. a git worktree
                                                         # of an older commit) with its own default settings
 """
@@ -34,6 +35,10 @@ SETTINGS = {
     "bf16 autocast, channels-last": dict(amp="bf16", channels_last=True),
 }
 BASELINE = "baseline checkout (its cpu preset)"
+# Each model: TrainConfig overrides naming what is trained — the λD = 0 SSN and StyleGAN2 of Table 1,
+# and the λD = 100 fine-tune of Table 2 (one distortion pass per step: eq. 2's extra generator pass).
+MODELS = {"ssn": dict(model="ssn"), "stylegan2": dict(model="stylegan2"),
+          "ssn-ld100": dict(model="ssn", lambda_d=100.0)}
 
 
 def FlopCounter():
@@ -62,7 +67,7 @@ def worker(spec: dict) -> dict:
     torch.set_num_threads(spec["threads"])
     from ssnlib.train import Dist, Trainer, open_training_data, real_batches
 
-    settings = dict(model=spec["model"], out=os.devnull, dataset_length=512, **spec["overrides"])
+    settings = dict(**MODELS[spec["model"]], out=os.devnull, dataset_length=512, **spec["overrides"])
     try:
         from ssnlib.paper.presets import PRESETS
         config = PRESETS["cpu"].train_config(**settings)
@@ -123,7 +128,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats per setting (default 3)")
     parser.add_argument("--steps", type=int, default=48, help="timed iterations per run (default 48)")
     parser.add_argument("--warmup", type=int, default=16, help="untimed iterations first (default 16)")
-    parser.add_argument("--models", nargs="+", default=["ssn", "stylegan2"], choices=["ssn", "stylegan2"])
+    parser.add_argument("--models", nargs="+", default=["ssn", "stylegan2"], choices=list(MODELS))
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
                         metavar="SETTING", help=f"which of: {'; '.join(SETTINGS)}")
     parser.add_argument("--baseline", type=Path, help="another checkout of ssnlib to time beside this one")
@@ -151,7 +156,7 @@ def main() -> None:
                             steps=args.steps)
                 rate = run_worker(spec, source)["img_per_s"]
                 rates.setdefault((name, model), []).append(rate)
-                print(f"  repeat {repeat + 1}: {name:32s} {model:9s} {rate:6.1f} img/s", file=sys.stderr)
+                print(f"  repeat {repeat + 1}: {name:32s} {model:10s} {rate:6.1f} img/s", file=sys.stderr)
 
     print(f"\n3×3 conv fwd+bwd peak (batch 16, 64 ch, 16²): float32 {peaks['float32']:.0f} GFLOP/s, "
           f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s")

@@ -232,12 +232,14 @@ def single_block_resample(G, z: torch.Tensor, generator: torch.Generator | None 
     z_resampled = resample_each(z, [grid.cell(int(i)) for i in blocks], generator)
     if noise is None:
         noise = G.make_noise(n, generator, device=z.device)
-    if images is None:
-        images = G(z, truncation_psi=truncation_psi, noise=noise)
+    if images is None:  # both in one pass of 2N (G is per sample): fewer, larger kernels
+        both = G(torch.cat([z, z_resampled]), truncation_psi=truncation_psi, noise=[torch.cat([x, x]) for x in noise])
+        images, resampled = both.chunk(2)
+    else:
+        resampled = G(z_resampled, truncation_psi=truncation_psi, noise=noise)
     expected = (n, images.shape[1], *grid.image_size)
     if tuple(images.shape) != expected:
         raise ValueError(f"images must have shape {expected}, got {tuple(images.shape)}")
-    resampled = G(z_resampled, truncation_psi=truncation_psi, noise=noise)
     return images, resampled, blocks, grid.block_masks(blocks.to(images.device))
 
 

@@ -123,7 +123,7 @@ class TrainConfig:
     sample_kimg: float = 25.0
     sample_count: int = 32
     keep_checkpoints: int = 3
-    quality_kimg: float | None = None  # FD-proc of G_ema every this many kimg → quality.csv (None: never)
+    quality_kimg: float | None = None  # FD-proc (an SSN: + distortion) of G_ema every this many kimg → quality.csv
     quality_n: int = 2000  # samples per quality measurement
     device: str = "auto"
     amp: str = "none"  # "none", "bf16", "fp16", "auto" (autocast of the main phases; see `resolve_amp`)
@@ -456,11 +456,11 @@ class Trainer:
         with self._autocast():
             images = self.G.synthesize(ws, noise=noise)
             loss = losses.generator_loss(self.D_main(images))
-        stats["loss_g"] = loss.item()
-        if cfg.lambda_d > 0 and self.step % cfg.distortion_interval == 0:
-            r_d, d_stats = self.distortion(self.G, z, images=None if mixed else images, noise=noise)
-            loss = loss + cfg.lambda_d * cfg.distortion_interval * r_d
-            stats["distortion"] = d_stats["distortion"].item()
+            stats["loss_g"] = loss.item()
+            if cfg.lambda_d > 0 and self.step % cfg.distortion_interval == 0:  # its passes in the main one's precision
+                r_d, d_stats = self.distortion(self.G, z, images=None if mixed else images, noise=noise)
+                loss = loss + cfg.lambda_d * cfg.distortion_interval * r_d.float()
+                stats["distortion"] = d_stats["distortion"].item()
         self._apply("generator", loss, self.G, self.opt_g)
 
     def generator_regularization(self, stats: dict[str, float]) -> None:
@@ -624,11 +624,14 @@ class RunLog:
 
 class QualityLog:
     """quality.csv: FD-proc and precision/recall of G_ema against the training data (ProcNet features, the first
-    `quality_n` images of the dataset's seed-0 stream), with the kimg and the training wall time at
-    which it was measured — the curves that say when a run stops paying. Rows after the resumed
-    step are dropped, as in `RunLog`."""
+    `quality_n` images of the dataset's seed-0 stream) and, for an SSN, its distortion, in-block change and
+    locality over `quality_n` single-block resamples (eq. 2's quantity, as Table 2 measures it), with the
+    kimg and the training wall time at which it was measured — the curves that say when a run stops
+    paying. Rows after the resumed step are dropped, as in `RunLog`; a StyleGAN2 leaves the distortion
+    columns empty."""
 
-    COLUMNS = ["step", "kimg", "train_hours", "fd_proc", "fd_proc_se", "precision_proc", "recall_proc"]
+    COLUMNS = ["step", "kimg", "train_hours", "fd_proc", "fd_proc_se", "precision_proc", "recall_proc",
+               "distortion", "distortion_se", "in_block", "locality"]
 
     def __init__(self, out: Path, config: TrainConfig, start_step: int):
         self.path, self.config = out / "quality.csv", config
@@ -645,15 +648,19 @@ class QualityLog:
 
         cfg = self.config
         settings = EvalSettings(dataset=cfg.dataset, resolution=cfg.resolution, dataset_seed=0, n_fd=cfg.quality_n,
-                                device=str(trainer.env.device))
+                                n_distortion=cfg.quality_n, device=str(trainer.env.device))
         G = copy.deepcopy(trainer.G_ema).to(memory_format=torch.contiguous_format)
+        metrics = ["fd_proc", "prc_proc"] + (["distortion"] if cfg.model == "ssn" else [])
         with torch.random.fork_rng(devices=[]):  # training's random stream is untouched
-            results = evaluate_generator(G, ["fd_proc", "prc_proc"], settings)
+            results = evaluate_generator(G, metrics, settings)
         row = [trainer.step, trainer.nimg / 1000, trainer.train_seconds / 3600, results["fd_proc"],
-               results["fd_proc_se"], results["prc_proc_precision"], results["prc_proc_recall"]]
+               results["fd_proc_se"], results["prc_proc_precision"], results["prc_proc_recall"],
+               *(results.get(k, "") for k in ("distortion", "distortion_se", "in_block", "locality"))]
         with open(self.path, "a", newline="") as f:
             csv.writer(f).writerow(row)
-        logger.info("kimg %.1f: FD-proc %.2f ± %.2f, precision %.3f, recall %.3f", *row[1:])
+        logger.info("kimg %.1f: FD-proc %.2f ± %.2f, precision %.3f, recall %.3f", *row[1:7])
+        if cfg.model == "ssn":
+            logger.info("kimg %.1f: distortion %.3g ± %.2g, locality %.3f", row[1], row[7], row[8], row[10])
         return dict(zip(self.COLUMNS, row))
 
 
@@ -800,7 +807,8 @@ FIELD_HELP = {
     "seed": "seed of weights, data order and every random draw",
     "snapshot_kimg": "checkpoint every this many kimg", "sample_kimg": "sample grid every this many kimg",
     "sample_count": "images in each sample grid", "keep_checkpoints": "checkpoints kept (older ones deleted)",
-    "quality_kimg": "FD-proc of G_ema every this many kimg → quality.csv (default: never)",
+    "quality_kimg": "FD-proc, precision/recall (an SSN: + distortion) of G_ema every this many kimg → "
+                    "quality.csv (default: never)",
     "quality_n": "samples per quality.csv measurement",
     "device": "'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1', …",
     "amp": "autocast of the main phases: 'auto' = bf16 where the CPU/GPU has it (README: Training speed)",

@@ -64,23 +64,27 @@ def test_paper_preset_requires_a_stylegan2_checkpoint_and_transfers_every_varian
 @pytest.mark.slow
 def test_train_zoo_trains_every_notebook_model_once_with_fine_tunes_from_their_base(tmp_path, monkeypatch):
     from ssnlib.io.serialization import load_tensors
-    from ssnlib.paper.zoo import train_zoo, zoo_plan
+    from ssnlib.paper.zoo import planned_zoo, train_zoo, zoo_plan
 
     monkeypatch.setenv("SSNLIB_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("SSNLIB_MODELS", str(tmp_path / "none"))
     plan = zoo_plan("ci")
-    # StyleGAN2 ×2, transferred SSN ×2, λD 0/100/10000, eq. 15 ×2, 8×8 faces, churches, SPADE, from scratch ×2
-    assert len(plan) == 2 + 2 + 3 + 2 + 2 + 1 + 2
+    # StyleGAN2 ×2, transferred SSN ×2, λD 0/100/10000, eq. 15 ×2, 8×8 faces, churches, SPADE, from scratch ×2,
+    # and the seed-1 replicate of Table 2: its StyleGAN2 (ci ships no base), SSN, λD 0 and 100
+    assert len(plan) == 2 + 2 + 3 + 2 + 2 + 1 + 2 + 4
     trained = []
-    for dataset, model, variant, needs in plan:  # every model comes after the run it starts from
-        assert needs is None or (*needs, {}) in [(d, m, v) for d, m, v in trained if d == dataset]
-        trained.append((dataset, model, variant))
+    for dataset, model, variant, needs, seed in plan:  # every model comes after the run it starts from
+        assert needs is None or needs in [(d, m, s) for d, m, v, s in trained if d == dataset and v == {}]
+        trained.append((dataset, model, variant, seed))
+    assert [(m, v) for d, m, v, _, s in plan if s == 1] == [("stylegan2", {}), ("ssn", {}),
+                                                             ("ssn", {"lambda_d": 0.0, "finetuned": True}),
+                                                             ("ssn", {"lambda_d": 100.0, "finetuned": True})]
     paths = train_zoo("ci", jobs=2)
     assert len(paths) == len(plan) and len(set(paths)) == len(plan) and all(Path(p).is_file() for p in paths)
-    zoos = {d: ModelZoo("ci", d) for d in ("faces", "churches")}
-    for p in paths:  # the base starts from its StyleGAN2 run, every fine-tune from the base run
+    zoos = {(d, s): planned_zoo("ci", d, s) for d, _, _, _, s in plan}
+    for p in paths:  # the base starts from its StyleGAN2 run, every fine-tune from the base run, of its own seed
         config = load_tensors(p)[1]["train_config"]
-        zoo = zoos[config["dataset"]]
+        zoo = zoos[(config["dataset"], None if config["seed"] == 0 else config["seed"])]
         if p == str(zoo.ssn_file()):
             assert Path(config["init_from"]).name == Path(zoo.stylegan2_file()).parent.name
         elif config["init_from"]:
@@ -88,7 +92,10 @@ def test_train_zoo_trains_every_notebook_model_once_with_fine_tunes_from_their_b
         else:
             assert p in {str(zoo.stylegan2_file()), str(zoo.ssn_file(from_scratch=True)),
                          str(zoo.ssn_file(conditioning="spade"))}
-    assert str(zoos["faces"].ssn_file()) in paths and str(zoos["faces"].ssn_file(from_scratch=True)) in paths
+    faces = zoos["faces", None]
+    assert str(faces.ssn_file()) in paths and str(faces.ssn_file(from_scratch=True)) in paths
+    replicate = zoos["faces", 1].ssn_file(lambda_d=100.0)
+    assert replicate.parent.name.startswith("ssn4x4-faces-ld100-s1-")  # ships beside seed 0's file, not over it
     mtimes = {p: Path(p).stat().st_mtime_ns for p in paths}
     assert train_zoo("ci", jobs=1) == paths and all(Path(p).stat().st_mtime_ns == t for p, t in mtimes.items())
 
@@ -175,6 +182,7 @@ def test_a_seeded_zoo_is_an_independent_replicate_of_every_run(tmp_path):
     assert default.config().seed == 0 and replicate.config().seed == 1
     for variant in (dict(), dict(lambda_d=100)):
         (mine, name, bases), (theirs, their_name, their_bases) = (z.ssn_config(**variant) for z in (replicate, default))
-        assert name == their_name and mine.seed == 1 and all(b.seed == 1 for b, _ in bases)
+        assert name == their_name + "-s1" and mine.seed == 1 and all(b.seed == 1 for b, _ in bases)
+        assert all(base_name.endswith("-s1") for _, base_name in bases)  # `make ship` keeps seed 0's files
         assert config_key(mine) != config_key(theirs)  # another run directory, never the seed-0 run
     assert replicate.stylegan2_config()[0].seed == 1

@@ -236,7 +236,10 @@ def test_same_z_and_noise_give_identical_images_and_reused_images_change_nothing
     reg = DistortionRegularizer()
     computed, _ = reg(G, z, noise=noise, generator=seeded(4))
     reused, _ = reg(G, z, images=G(z, noise=noise), noise=noise, generator=seeded(4))
-    assert computed.item() == reused.item()
+    # computed: x and x̃ in one pass of 2N; reused: x̃ alone — the same per-sample function, rounded alike to 1e-6
+    assert computed.item() == pytest.approx(reused.item(), rel=1e-6)
+    again, _ = reg(G, z, noise=noise, generator=seeded(4))
+    assert again.item() == computed.item()  # deterministic for a seed
 
 
 def test_distortion_estimator_equals_brute_force_sum_over_blocks():
@@ -286,8 +289,8 @@ def test_distortion_has_gradients_through_both_images_on_every_parameter():
     assert r_d.item() > 0 and stats["in_block"] > r_d
     grads = torch.autograd.grad(r_d, list(G.parameters()))
     for (name, _), grad in zip(G.named_parameters(), grads):
-        if name.endswith("torgb.bias"):  # adds the same constant to both images: cancels exactly
-            assert grad.abs().max() == 0, name
+        if name.endswith("torgb.bias"):  # adds the same constant to both images: cancels (to float32 rounding)
+            assert grad.abs().max() < 1e-7, name
         else:
             assert grad.abs().max() > 0, name
     # The same gradients as differentiating both images by hand (a detached g(z̃) would differ).

@@ -116,11 +116,11 @@ def test_speed_settings_do_not_change_the_key():
 def test_every_shipped_cpu_generator_is_found_by_the_registry():
     """The shipped zoo stays usable across changes of the config's fields: every model of the cpu
     plan resolves to its shipped file (none would be retrained by `make reproduce`)."""
-    from ssnlib.paper.zoo import ModelZoo, zoo_plan
+    from ssnlib.paper.zoo import planned_zoo, zoo_plan
 
     missing = []
-    for dataset, model, variant, _ in zoo_plan("cpu"):
-        zoo = ModelZoo("cpu", dataset)
+    for dataset, model, variant, _, seed in zoo_plan("cpu"):
+        zoo = planned_zoo("cpu", dataset, seed)
         config, name = zoo.stylegan2_config() if model == "stylegan2" else zoo.ssn_config(**variant)[:2]
         if runs.shipped_generator(config, name) is None:
             missing.append(name)

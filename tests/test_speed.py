@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from ssnlib import Discriminator
 from ssnlib import train as train_module
+from ssnlib.evaluate import EvalSettings, evaluate_generator
 from ssnlib.layers import EqualConv2d
 from ssnlib.ops import bias_leaky_relu, scaled_bias_leaky_relu, setup_filter, upfirdn2d
 from ssnlib.paper.presets import get_preset
@@ -145,6 +146,13 @@ def test_quality_log_measures_fd_proc_and_drops_rows_on_resume(tmp_path):
     assert [int(r["step"]) for r in rows] == [13, 25]  # every 0.1 kimg at batch 8, and at the end
     assert all(float(r["fd_proc"]) > 0 and float(r["fd_proc_se"]) > 0 for r in rows)
     assert all(0 <= float(r["precision_proc"]) <= 1 and 0 <= float(r["recall_proc"]) <= 1 for r in rows)
+    assert config.model == "ssn"  # an SSN also logs its distortion (Table 2's measure, quality_n resamples)
+    assert all(float(r["distortion"]) > 0 and float(r["distortion_se"]) > 0 for r in rows)
+    assert all(float(r["in_block"]) > float(r["distortion"]) and 0 < float(r["locality"]) < 1 for r in rows)
+    settings = EvalSettings(dataset=config.dataset, resolution=config.resolution, n_fd=64, n_distortion=64)
+    direct = evaluate_generator(copy.deepcopy(trainer.G_ema), ["distortion"], settings)  # the last row's model
+    assert float(rows[-1]["distortion"]) == pytest.approx(direct["distortion"], rel=1e-6)
+    assert float(rows[-1]["locality"]) == pytest.approx(direct["locality"], rel=1e-6)
     hours = [float(r["train_hours"]) for r in rows]
     assert 0 < hours[0] < hours[1] == pytest.approx(trainer.train_seconds / 3600)
     train_module.QualityLog(run, config, start_step=13)  # a resume from step 13 keeps only row 13

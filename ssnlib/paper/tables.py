@@ -22,13 +22,13 @@ import pandas as pd
 from ..evaluate import SAMPLE_METRICS, EvalSettings, evaluate_cached, evaluate_real
 from . import published
 from .presets import get_preset
+from .zoo import REPLICATED_LAMBDAS
 
 logger = logging.getLogger(__name__)
 
 BLOCK_COLUMNS = ("distortion", "distortion_se", "in_block", "in_block_se", "locality", "locality_se")
 QUALITY_METRICS = ("fid", "fd_proc")
 PATH_LENGTH_METRICS = ("ppl", "ppl_proc")
-REPLICATED_LAMBDAS = (0.0, float(published.CHOSEN_LAMBDA))  # the λD the central claim compares (Table 2, §4)
 
 
 # ------------------------------------------------------------------ measuring

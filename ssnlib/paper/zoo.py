@@ -37,6 +37,7 @@ from pathlib import Path
 
 from ..io.serialization import load_generator, load_metadata, save_generator
 from ..train import CHECKPOINT_DIR, TrainConfig, build_networks, checkpoint_generator, checkpoint_of
+from . import published
 from .presets import Preset, get_preset
 from .runs import config_key, default_runs_root, ensure_run, find_generator, project_root, run_directory
 
@@ -46,33 +47,55 @@ RETRAIN_ENV = "SSNLIB_RETRAIN"
 FIGURE_LAMBDA = 100.0  # the λD of the paper's qualitative figures (§4)
 
 
-PlannedModel = tuple[str, str, dict, "tuple[str, str] | None"]
+REPLICATED_LAMBDAS = (0.0, float(published.CHOSEN_LAMBDA))  # the λD the central claim compares (Table 2, §4)
+
+Needs = tuple[str, str, "int | None"]
+PlannedModel = tuple[str, str, dict, "Needs | None", "int | None"]
 
 
 def zoo_plan(preset: str | None) -> list[PlannedModel]:
     """Every model the notebooks use at a procedural preset, in training order, as (dataset,
-    "stylegan2" | "ssn", variant, needs): `needs` is the (dataset, model) whose run this one starts
-    from — the StyleGAN2 for the transferred SSN base, that base for its fine-tunes — or None.
-    The order keeps the longest chain (StyleGAN2 → SSN → fine-tunes) first in the queue."""
-    plan: list[PlannedModel] = [("faces", "stylegan2", {}, None), ("churches", "stylegan2", {}, None),
-                                ("faces", "ssn", {}, ("faces", "stylegan2")),
-                                ("churches", "ssn", {}, ("churches", "stylegan2"))]
-    plan += [("faces", "ssn", {"lambda_d": float(lam), "finetuned": True}, ("faces", "ssn"))
-             for lam in get_preset(preset).lambdas]
-    plan += [("faces", "ssn", {"pl_kind": "low_distortion", "pl_weight": float(w)}, ("faces", "ssn"))
-             for w in get_preset(preset).eq15_weights]
-    plan += [("faces", "ssn", {"lambda_d": FIGURE_LAMBDA, "grid": (8, 8)}, ("faces", "ssn")),
-             ("churches", "ssn", {"lambda_d": FIGURE_LAMBDA}, ("churches", "ssn")),
-             ("faces", "ssn", {"conditioning": "spade"}, None),
-             ("faces", "ssn", {"from_scratch": True}, None), ("churches", "ssn", {"from_scratch": True}, None)]
+    "stylegan2" | "ssn", variant, needs, seed): `needs` is the (dataset, model, seed) whose run this
+    one starts from — the StyleGAN2 for the transferred SSN base, that base for its fine-tunes — or
+    None; `seed` is None for the zoo itself and one of the preset's `replicate_seeds` for Table 2's
+    replicates (`ModelZoo.replicate`: the faces SSN at λD in `REPLICATED_LAMBDAS`, its transfer,
+    and its StyleGAN2 unless the preset ships a base). The order keeps the longest chain
+    (StyleGAN2 → SSN → fine-tunes) first in the queue."""
+    spec = get_preset(preset)
+    plan: list[PlannedModel] = [("faces", "stylegan2", {}, None, None), ("churches", "stylegan2", {}, None, None),
+                                ("faces", "ssn", {}, ("faces", "stylegan2", None), None),
+                                ("churches", "ssn", {}, ("churches", "stylegan2", None), None)]
+    faces_base = ("faces", "ssn", None)
+    plan += [("faces", "ssn", {"lambda_d": float(lam), "finetuned": True}, faces_base, None) for lam in spec.lambdas]
+    plan += [("faces", "ssn", {"pl_kind": "low_distortion", "pl_weight": float(w)}, faces_base, None)
+             for w in spec.eq15_weights]
+    plan += [("faces", "ssn", {"lambda_d": FIGURE_LAMBDA, "grid": (8, 8)}, faces_base, None),
+             ("churches", "ssn", {"lambda_d": FIGURE_LAMBDA}, ("churches", "ssn", None), None),
+             ("faces", "ssn", {"conditioning": "spade"}, None, None),
+             ("faces", "ssn", {"from_scratch": True}, None, None),
+             ("churches", "ssn", {"from_scratch": True}, None, None)]
+    for seed in spec.replicate_seeds:
+        shipped_base = "faces" in spec.bases
+        if not shipped_base:
+            plan.append(("faces", "stylegan2", {}, None, seed))
+        plan.append(("faces", "ssn", {}, ("faces", "stylegan2", None if shipped_base else seed), seed))
+        plan += [("faces", "ssn", {"lambda_d": lam, "finetuned": True}, ("faces", "ssn", seed), seed)
+                 for lam in REPLICATED_LAMBDAS]
     return plan
 
 
-def _train_one(preset: str, dataset: str, model: str, variant: dict, use_shipped: bool, threads: int) -> str:
+def planned_zoo(preset: str, dataset: str, seed: int | None, use_shipped: bool = True) -> "ModelZoo":
+    """The ModelZoo that trains a `zoo_plan` entry of this dataset and seed."""
+    zoo = ModelZoo(preset, dataset, use_shipped=use_shipped)
+    return zoo if seed is None else zoo.replicate(seed)
+
+
+def _train_one(preset: str, dataset: str, model: str, variant: dict, seed: int | None, use_shipped: bool,
+               threads: int) -> str:
     import torch
 
     torch.set_num_threads(threads)
-    zoo = ModelZoo(preset, dataset, use_shipped=use_shipped)
+    zoo = planned_zoo(preset, dataset, seed, use_shipped)
     path = zoo.stylegan2_file() if model == "stylegan2" else zoo.ssn_file(**variant)
     return str(path)
 
@@ -92,11 +115,11 @@ def train_zoo(preset: str | None, jobs: int = 1, use_shipped: bool = True) -> li
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
         futures = {}
-        for dataset, model, variant, needs in zoo_plan(preset):
+        for dataset, model, variant, needs, seed in zoo_plan(preset):
             if needs is not None:
-                futures[(*needs, "{}")].result()  # this model starts from that run's checkpoints
-            futures[(dataset, model, repr(variant))] = pool.submit(_train_one, preset, dataset, model, variant,
-                                                                   use_shipped, threads)
+                futures[(needs[0], needs[1], "{}", needs[2])].result()  # this model starts from that run
+            futures[(dataset, model, repr(variant), seed)] = pool.submit(_train_one, preset, dataset, model, variant,
+                                                                         seed, use_shipped, threads)
         done = [future.result() for future in futures.values()]
     for path in done:
         logger.info("ready: %s", path)
@@ -152,6 +175,11 @@ class ModelZoo:
     def dataset_name(self) -> str:
         return Path(self.dataset).stem if os.sep in self.dataset or "." in self.dataset else self.dataset
 
+    @property
+    def _seed_suffix(self) -> str:
+        """"-s<seed>" in the names of a replicate's runs: they ship beside seed 0's, not over them."""
+        return "" if self.seed is None else f"-s{self.seed}"
+
     def config(self, **overrides) -> TrainConfig:
         seed = {} if self.seed is None else {"seed": self.seed}
         return get_preset(self.preset).train_config(dataset=self.dataset, **seed, **overrides)
@@ -167,7 +195,7 @@ class ModelZoo:
 
     def stylegan2_config(self) -> tuple[TrainConfig, str]:
         """(config, registry name) of the StyleGAN2 baseline trained here (not at `paper`)."""
-        return self.config(model="stylegan2", style_mixing=0.9), f"stylegan2-{self.dataset_name}"
+        return self.config(model="stylegan2", style_mixing=0.9), f"stylegan2-{self.dataset_name}{self._seed_suffix}"
 
     def stylegan2_file(self) -> Path:
         """Table 1's baseline: the pretrained checkpoint at the paper preset; the EMA generator of
@@ -239,14 +267,15 @@ class ModelZoo:
             variant["pl_weight"] = float(pl_weight)
         suffix = (f"-ld{_number(lambda_d)}" if lambda_d else "") + (
             f"-eq15w{_number(pl_weight if pl_weight is not None else 2.0)}" if pl_kind == "low_distortion" else "")
+        seed = self._seed_suffix
         if from_scratch and (suffix or finetuned or grid != (4, 4) or conditioning != "smc" or self.spec.pretrained):
             raise ValueError("from_scratch names the 4×4 λD = 0 SMC SSN trained like the StyleGAN2 baseline, "
                              "below the paper preset only")
         if self.spec.pretrained:
             return (self.config(transfer=self.stylegan2_checkpoint, **arch, **variant),
-                    f"{tag}-{self.dataset_name}{suffix}", ())
+                    f"{tag}-{self.dataset_name}{suffix}{seed}", ())
         if from_scratch:
-            return self.config(**arch), f"{tag}-{self.dataset_name}-scratch", ()
+            return self.config(**arch), f"{tag}-{self.dataset_name}-scratch{seed}", ()
         if conditioning == "spade":  # no StyleGAN2 counterpart of its modulation: from scratch
             base_arch, bases = arch, ()
             base = self.config(**base_arch)
@@ -258,14 +287,14 @@ class ModelZoo:
                 stylegan2 = self.stylegan2_config()
                 bases, source = (stylegan2,), str(run_directory(*stylegan2, self.runs_root))
             base = self.config(**base_arch, kimg=get_preset(self.preset).transfer_kimg, init_from=source)
-        base_name = ("ssn4x4" if conditioning == "smc" else tag) + f"-{self.dataset_name}"
+        base_name = ("ssn4x4" if conditioning == "smc" else tag) + f"-{self.dataset_name}{seed}"
         if not (suffix or finetuned or arch != base_arch):
             return base, base_name, bases
         if not suffix and finetuned:
             suffix = "-ft"
         tuned = self.config(**arch, **variant, kimg=get_preset(self.preset).finetune_kimg,
                             init_from=str(run_directory(base, base_name, self.runs_root)))
-        return tuned, f"{tag}-{self.dataset_name}{suffix}", (*bases, (base, base_name))
+        return tuned, f"{tag}-{self.dataset_name}{suffix}{seed}", (*bases, (base, base_name))
 
     def ssn_file(self, lambda_d: float = 0.0, grid: tuple[int, int] = (4, 4), conditioning: str = "smc",
                  pl_kind: str = "plain", pl_weight: float | None = None, finetuned: bool = False,
