@@ -6,13 +6,15 @@ training wall time, for every run that logged `quality.csv` (`--quality-kimg`).
 
 Writes one CSV of every measurement (a `run` column added) and a figure of three panels: FD-proc
 vs kimg (log scale, the real-vs-real floor dashed), FD-proc vs training hours, precision and
-recall vs kimg.
+recall vs kimg — and a fourth, distortion vs kimg (log scale), when an SSN run logged it (the
+λD fine-tunes' curves: `benchmarks/next_zoo.py curve`). A fine-tune's kimg counts from its start.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import math
 from pathlib import Path
 
 import matplotlib
@@ -40,7 +42,8 @@ def main() -> None:
 
     curves = {run.name: read_quality(run) for run in args.runs}
     args.csv.parent.mkdir(parents=True, exist_ok=True)
-    columns = ["run", "step", "kimg", "train_hours", "fd_proc", "fd_proc_se", "precision_proc", "recall_proc"]
+    columns = ["run", "step", "kimg", "train_hours", "fd_proc", "fd_proc_se", "precision_proc", "recall_proc",
+               "distortion", "distortion_se", "in_block", "locality"]
     with open(args.csv, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
@@ -48,9 +51,14 @@ def main() -> None:
             for row in rows:
                 writer.writerow([name] + [row.get(c, float("nan")) for c in columns[1:]])
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    with_distortion = any(not math.isnan(r.get("distortion", math.nan)) for rows in curves.values() for r in rows)
+    fig, axes = plt.subplots(1, 4 if with_distortion else 3, figsize=(20 if with_distortion else 15, 4.2))
     for name, rows in curves.items():
         kimg = [r["kimg"] for r in rows]
+        if with_distortion:
+            axes[3].errorbar(kimg, [r.get("distortion", math.nan) for r in rows],
+                             yerr=[r.get("distortion_se", math.nan) for r in rows], label=name, marker="o",
+                             markersize=3, capsize=2)
         axes[0].errorbar(kimg, [r["fd_proc"] for r in rows], yerr=[r["fd_proc_se"] for r in rows], label=name,
                          marker="o", markersize=3, capsize=2)
         axes[1].plot([r["train_hours"] for r in rows], [r["fd_proc"] for r in rows], marker="o", markersize=3,
@@ -71,6 +79,11 @@ def main() -> None:
     axes[2].set_ylim(0, 1)
     axes[0].legend(fontsize=7)
     axes[2].legend(fontsize=6, ncol=2)
+    if with_distortion:
+        axes[3].set_yscale("log")
+        axes[3].set_xlabel("kimg")
+        axes[3].set_ylabel("distortion (MSE outside the resampled block)")
+        axes[3].legend(fontsize=7)
     fig.tight_layout()
     args.png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.png, dpi=110)

@@ -70,15 +70,17 @@ def test_train_zoo_trains_every_notebook_model_once_with_fine_tunes_from_their_b
     monkeypatch.setenv("SSNLIB_MODELS", str(tmp_path / "none"))
     plan = zoo_plan("ci")
     # StyleGAN2 ×2, transferred SSN ×2, λD 0/100/10000, eq. 15 ×2, 8×8 faces, churches, SPADE, from scratch ×2,
-    # and the seed-1 replicate of Table 2: its StyleGAN2 (ci ships no base), SSN, λD 0 and 100
-    assert len(plan) == 2 + 2 + 3 + 2 + 2 + 1 + 2 + 4
+    # and the seed-1 replicates of Table 1 (StyleGAN2, as ci ships no base, and SSN, per dataset) and of
+    # Table 2 (faces λD 0 and 100)
+    assert len(plan) == 2 + 2 + 3 + 2 + 2 + 1 + 2 + 4 + 2
     trained = []
     for dataset, model, variant, needs, seed in plan:  # every model comes after the run it starts from
         assert needs is None or needs in [(d, m, s) for d, m, v, s in trained if d == dataset and v == {}]
         trained.append((dataset, model, variant, seed))
-    assert [(m, v) for d, m, v, _, s in plan if s == 1] == [("stylegan2", {}), ("ssn", {}),
-                                                             ("ssn", {"lambda_d": 0.0, "finetuned": True}),
-                                                             ("ssn", {"lambda_d": 100.0, "finetuned": True})]
+    assert [(d, m, v) for d, m, v, _, s in plan if s == 1] == [
+        ("faces", "stylegan2", {}), ("faces", "ssn", {}), ("churches", "stylegan2", {}), ("churches", "ssn", {}),
+        ("faces", "ssn", {"lambda_d": 0.0, "finetuned": True}),
+        ("faces", "ssn", {"lambda_d": 100.0, "finetuned": True})]
     paths = train_zoo("ci", jobs=2)
     assert len(paths) == len(plan) and len(set(paths)) == len(plan) and all(Path(p).is_file() for p in paths)
     zoos = {(d, s): planned_zoo("ci", d, s) for d, _, _, _, s in plan}

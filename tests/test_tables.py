@@ -84,8 +84,8 @@ def test_paper_numbers_are_the_papers():
 
 def test_table1_columns_and_resampling(zoo):
     t1 = tables.table1({"faces": zoo}, {"faces": SETTINGS})
-    assert list(t1.columns) == ["dataset", "model", "train_kimg", "fd_proc", "fd_proc_se", "ppl_proc", "ppl_proc_se",
-                                "precision_proc", "recall_proc", "resampling", "paper_fid", "paper_ppl"]
+    assert list(t1.columns) == ["dataset", "model", "seed", "train_kimg", "fd_proc", "fd_proc_se", "ppl_proc",
+                                "ppl_proc_se", "precision_proc", "recall_proc", "resampling", "paper_fid", "paper_ppl"]
     assert list(t1["model"]) == ["stylegan2", "ssn", "ssn_from_scratch", "untrained", "real"]
     assert list(t1["resampling"]) == ["✗", "✓", "✓", "—", "—"]
     assert list(t1["paper_fid"])[:2] == [19.76, 12.24] and t1["paper_fid"][2:].isna().all()
@@ -212,6 +212,32 @@ def test_table2_replicates_the_compared_lambdas_at_every_extra_seed(zoo, monkeyp
     assert mean.loc[0.0, "fd_proc"] == pytest.approx((10 + 12) / 2) and mean.loc[0.0, "fd_proc_seed_spread"] == 2
     assert mean.loc[10.0, "n_seeds"] == 1 and math.isnan(mean.loc[10.0, "fd_proc_seed_spread"])
     assert mean.loc[100.0, "distortion"] == pytest.approx((0.03 + 0.09) / 101 / 2)
+
+
+def test_table1_replicates_the_transferred_ssn_and_judges_the_worst_seed(zoo, monkeypatch):
+    def replicate(seed, given_base=False):
+        copy = ModelZoo("ci", "faces", seed=seed)
+        copy.stylegan2_checkpoint = "a given base" if given_base else None
+        monkeypatch.setattr(copy, "ssn_file", lambda **variant: Stub((4, 4), **numbers(10.0 + 6 * seed, 5.0)))
+        monkeypatch.setattr(copy, "stylegan2_file", lambda: Stub(None, **numbers(14.0 + seed, 12.0)))
+        monkeypatch.setattr(copy, "load", lambda stub: stub)
+        return copy
+
+    monkeypatch.setattr(zoo, "replicate", replicate)
+    t1 = tables.table1({"faces": zoo}, {"faces": SETTINGS}, seeds=[1])
+    assert list(zip(t1["model"], t1["seed"])) == [("stylegan2", 0), ("ssn", 0), ("ssn_from_scratch", 0),
+                                                 ("untrained", 0), ("real", 0), ("stylegan2", 1), ("ssn", 1)]
+    assert t1.set_index(["model", "seed"]).loc[("ssn", 1), "train_kimg"] == pytest.approx(0.3)
+    mean = tables.over_seeds(t1).set_index("model")
+    assert mean.loc["ssn", "fd_proc"] == 13.0 and mean.loc["ssn", "fd_proc_seed_spread"] == 6.0
+    assert mean.loc["stylegan2", "fd_proc"] == 14.5 and mean.loc["real", "n_seeds"] == 1
+    claim = verdicts.table1_claim(t1)  # mean ×13/14.5 = 0.90, the worst seed ×16/14.5 = 1.10: reproduced
+    assert "FD-proc 13 vs 14.5 (×0.90) [SSN: mean of 2 seeds, 10–16; judged at the worst, ×1.10]" in claim.ours
+    assert claim.verdict == "reproduced" and "worst ratio ×1.10" in claim.reason
+    monkeypatch.setattr(zoo, "replicate", lambda seed: replicate(seed, given_base=True))
+    monkeypatch.setattr(tables, "train_kimg", lambda *args, **kwargs: 0.0)
+    t1 = tables.table1({"faces": zoo}, {"faces": SETTINGS}, seeds=[1])  # a given base is one run: not replicated
+    assert list(zip(t1["model"], t1["seed"]))[-2:] == [("real", 0), ("ssn", 1)]
 
 
 def test_lambda100_with_replicates_holds_only_as_far_as_every_seed():

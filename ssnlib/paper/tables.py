@@ -85,35 +85,47 @@ def _measure(zoo, path, metrics: tuple[str, str], settings: EvalSettings, block_
     return row
 
 
+def _table1_kimg(zoo, model: str) -> float:
+    if model in ("untrained", "real"):
+        return 0.0 if model == "untrained" else math.nan
+    return train_kimg(zoo, from_scratch=True) if model == "ssn_from_scratch" else train_kimg(zoo, model)
+
+
 def table1(zoos: Mapping[str, object], settings: Mapping[str, EvalSettings] | None = None,
-           metrics: Sequence[str] | None = None) -> pd.DataFrame:
+           metrics: Sequence[str] | None = None, seeds: Iterable[int] = ()) -> pd.DataFrame:
     """Table 1: StyleGAN2 vs SSN (λD = 0, transferred from that StyleGAN2 as in §3.4) per dataset.
     `zoos` maps a dataset label ("faces", "churches") to its `ModelZoo`; `settings` per label
     (default `eval_settings(zoo)`). Below the paper preset each dataset also gets an
     `ssn_from_scratch` row (the SSN trained exactly like the baseline: the equal-budget comparison
     the paper did not make), an `untrained` row (the SSN before its first step) and a `real` row
     (n_fd held-out real images against the reference set): the yardsticks of how much the trained
-    models learned, from nothing to the floor.
-    Columns: dataset, model, train_kimg, <quality>(_se), <path length>(_se), precision_proc and
+    models learned, from nothing to the floor. For each extra seed in `seeds`, an independent
+    replicate (`ModelZoo.replicate`) of the transferred SSN — and of the StyleGAN2 unless it is a
+    given base — adds its rows, measured against the same reference (`over_seeds` averages them).
+    Columns: dataset, model, seed, train_kimg, <quality>(_se), <path length>(_se), precision_proc and
     recall_proc (ProcNet features, Kynkäänniemi et al., k = 3; where the quality metric is FD-proc),
     resampling (✓/✗/—), paper_fid, paper_ppl."""
     rows = []
     for dataset, zoo in zoos.items():
         quality, path_length = _check_metrics(metrics or zoo.spec.metrics)
         s = (settings or {}).get(dataset) or eval_settings(zoo)
-        models = [("stylegan2", zoo.stylegan2_file()), ("ssn", zoo.ssn_file())]
+        models = [(zoo, "stylegan2", zoo.stylegan2_file()), (zoo, "ssn", zoo.ssn_file())]
         if not zoo.spec.pretrained:
-            models += [("ssn_from_scratch", zoo.ssn_file(from_scratch=True)), ("untrained", zoo.untrained_file()),
-                       ("real", None)]
+            models += [(zoo, "ssn_from_scratch", zoo.ssn_file(from_scratch=True)),
+                       (zoo, "untrained", zoo.untrained_file()), (zoo, "real", None)]
+        for replicate in (zoo.replicate(seed) for seed in seeds):
+            if not replicate.stylegan2_checkpoint:
+                models.append((replicate, "stylegan2", replicate.stylegan2_file()))
+            models.append((replicate, "ssn", replicate.ssn_file()))
         can_resample = "✓" if math.prod(zoo.config().grid) > 1 else "✗"
-        kimg = {"stylegan2": train_kimg(zoo, "stylegan2"), "ssn": train_kimg(zoo), "untrained": 0.0, "real": math.nan,
-                "ssn_from_scratch": train_kimg(zoo, from_scratch=True) if not zoo.spec.pretrained else math.nan}
-        for model, path in models:
-            logger.info("Table 1: %s %s", dataset, model)
+        for trained, model, path in models:
+            seed = trained.config().seed
+            logger.info("Table 1: %s %s (seed %d)", dataset, model, seed)
             resampling = {"stylegan2": "✗", "ssn": can_resample, "ssn_from_scratch": can_resample}.get(model, "—")
-            measured = _measure(zoo, path, (quality, path_length), s, block_metrics=False,
+            measured = _measure(trained, path, (quality, path_length), s, block_metrics=False,
                                 precision_recall=quality == "fd_proc")
-            row = {"dataset": dataset, "model": model, "train_kimg": kimg[model], **measured, "resampling": resampling}
+            row = {"dataset": dataset, "model": model, "seed": seed, "train_kimg": _table1_kimg(trained, model),
+                   **measured, "resampling": resampling}
             ref = published.TABLE1.get(dataset, {}).get(model, {})
             row.update(paper_fid=ref.get("fid", math.nan), paper_ppl=ref.get("ppl", math.nan))
             rows.append(row)

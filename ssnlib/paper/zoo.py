@@ -57,10 +57,10 @@ def zoo_plan(preset: str | None) -> list[PlannedModel]:
     """Every model the notebooks use at a procedural preset, in training order, as (dataset,
     "stylegan2" | "ssn", variant, needs, seed): `needs` is the (dataset, model, seed) whose run this
     one starts from — the StyleGAN2 for the transferred SSN base, that base for its fine-tunes — or
-    None; `seed` is None for the zoo itself and one of the preset's `replicate_seeds` for Table 2's
-    replicates (`ModelZoo.replicate`: the faces SSN at λD in `REPLICATED_LAMBDAS`, its transfer,
-    and its StyleGAN2 unless the preset ships a base). The order keeps the longest chain
-    (StyleGAN2 → SSN → fine-tunes) first in the queue."""
+    None; `seed` is None for the zoo itself and one of the preset's `replicate_seeds` for the
+    replicates (`ModelZoo.replicate`) of Table 1 — each dataset's transferred SSN, and its StyleGAN2
+    unless the preset ships a base — and of Table 2 — the faces SSN at λD in `REPLICATED_LAMBDAS`.
+    The order keeps the longest chain (StyleGAN2 → SSN → fine-tunes) first in the queue."""
     spec = get_preset(preset)
     plan: list[PlannedModel] = [("faces", "stylegan2", {}, None, None), ("churches", "stylegan2", {}, None, None),
                                 ("faces", "ssn", {}, ("faces", "stylegan2", None), None),
@@ -75,10 +75,11 @@ def zoo_plan(preset: str | None) -> list[PlannedModel]:
              ("faces", "ssn", {"from_scratch": True}, None, None),
              ("churches", "ssn", {"from_scratch": True}, None, None)]
     for seed in spec.replicate_seeds:
-        shipped_base = "faces" in spec.bases
-        if not shipped_base:
-            plan.append(("faces", "stylegan2", {}, None, seed))
-        plan.append(("faces", "ssn", {}, ("faces", "stylegan2", None if shipped_base else seed), seed))
+        for dataset in ("faces", "churches"):
+            shipped_base = dataset in spec.bases
+            if not shipped_base:
+                plan.append((dataset, "stylegan2", {}, None, seed))
+            plan.append((dataset, "ssn", {}, (dataset, "stylegan2", None if shipped_base else seed), seed))
         plan += [("faces", "ssn", {"lambda_d": lam, "finetuned": True}, ("faces", "ssn", seed), seed)
                  for lam in REPLICATED_LAMBDAS]
     return plan
