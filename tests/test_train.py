@@ -4,6 +4,7 @@ two gloo ranks staying identical, configuration handling."""
 import csv
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -90,6 +91,27 @@ def test_resume_after_kill_9_is_bit_identical(tmp_path, speed):
     assert len(list((killed / "checkpoints").iterdir())) == 2  # keep_checkpoints
     with open(killed / "metrics.csv") as f:
         assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 41))
+
+
+def test_a_longer_runs_snapshot_is_the_shorter_run_and_finishes_it(tmp_path):
+    """kimg only bounds the loop (no schedule reads it): the 0.1-kimg checkpoint of a 0.2-kimg run is
+    the 0.1-kimg run, and resuming a 0.1-kimg config from it writes that run's generator at once —
+    how a fine-tune's curve run gives the zoo's fine-tune of the length read off it."""
+    preset = get_preset("ci")
+    long = train(preset.train_config(out=str(tmp_path / "long"), kimg=0.2, lambda_d=1.0, keep_checkpoints=5))
+    short = train(preset.train_config(out=str(tmp_path / "short"), kimg=0.1, lambda_d=1.0))
+    snapshot, _ = load_tensors(tmp_path / "long" / "checkpoints" / "ckpt-00000013.safetensors")
+    final, _ = load_tensors(tmp_path / "short" / "checkpoints" / "ckpt-00000013.safetensors")
+    assert snapshot.keys() == final.keys() and all(torch.equal(snapshot[k], final[k]) for k in snapshot)
+    assert long.step == 25 and short.step == 13
+    finished = tmp_path / "finished"
+    (finished / "checkpoints").mkdir(parents=True)
+    shutil.copy2(tmp_path / "long" / "checkpoints" / "ckpt-00000013.safetensors", finished / "checkpoints")
+    config = preset.train_config(out=str(finished), kimg=0.1, lambda_d=1.0)
+    assert train(config, resume=finished).step == 13  # no step taken
+    a, b = load_tensors(finished / "generator.safetensors"), load_tensors(tmp_path / "short" / "generator.safetensors")
+    assert all(torch.equal(a[0][k], b[0][k]) for k in a[0]) and a[1]["train_config"] == b[1]["train_config"] | {
+        "out": str(finished)}
 
 
 def test_non_finite_loss_stops_naming_step_and_last_good_checkpoint(tmp_path, monkeypatch):
