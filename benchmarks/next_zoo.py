@@ -21,6 +21,7 @@ ends at once and writes the generator with the zoo's own config.
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
 import shutil
@@ -110,8 +111,11 @@ def finish(lambda_d: float, dataset: str, kimg: float, at: float) -> None:
     if find_generator(config, name, use_shipped=False) is None:
         (target / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
         shutil.copy2(checkpoint, target / CHECKPOINT_DIR / checkpoint.name)
-        for log in ("metrics.csv", "quality.csv"):
-            shutil.copy2(source / log, target / log)  # both drop the rows after the resumed step
+        for log in ("metrics.csv", "quality.csv"):  # the curve's rows up to the fine-tune's length
+            with open(source / log) as f:
+                rows = list(csv.reader(f))
+            with open(target / log, "w", newline="") as f:
+                csv.writer(f).writerows(rows[:1] + [r for r in rows[1:] if int(float(r[0])) <= steps])
     print(ensure_run(config, name, use_shipped=False))
 
 
