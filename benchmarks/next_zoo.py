@@ -11,7 +11,7 @@ switch itself is then a one-line change of `presets.py` followed by `make ship`.
                                                           # a long run trained by hand as the staged SSN base
     python benchmarks/next_zoo.py curve 100 --kimg 80     # the λD = 100 fine-tune, measured every 5 kimg
     python benchmarks/next_zoo.py finish 100 --at 40      # the zoo's fine-tune from the curve's 40-kimg checkpoint
-    python benchmarks/next_zoo.py train ssn4x4-faces-ld10 ssn4x4-faces-eq15w2 …
+    python benchmarks/next_zoo.py train ssn4x4-faces-ld10 ssn4x4-faces-eq15w2 … [--quality-kimg 10]
 
 A fine-tune's length only bounds the loop (no schedule depends on it), so the curve run's
 checkpoint at L kimg *is* the L-kimg fine-tune: `finish` resumes the zoo's run from it, which
@@ -32,8 +32,9 @@ from ssnlib.paper.runs import config_key, default_runs_root, ensure_run, find_ge
 from ssnlib.paper.zoo import ModelZoo, planned_zoo, zoo_plan
 from ssnlib.train import CHECKPOINT_DIR, FINAL_GENERATOR, TrainConfig, latest_checkpoint
 
-NEXT = dict(bases={"faces": "models/cpu/bases/stylegan2-faces-915kimg.safetensors"}, transfer_kimg=300.0,
-            finetune_kimg=8.0, replicate_seeds=(1,))
+NEXT = dict(bases={"faces": "models/cpu/bases/stylegan2-faces-915kimg.safetensors",
+                   "churches": "models/cpu/bases/stylegan2-churches-810kimg.safetensors"},
+            transfer_kimg=300.0, finetune_kimg=8.0, replicate_seeds=(1,))
 CURVE_EVERY_KIMG = 5.0
 
 
@@ -119,7 +120,9 @@ def finish(lambda_d: float, dataset: str, kimg: float, at: float) -> None:
     print(ensure_run(config, name, use_shipped=False))
 
 
-def train(names: list[str]) -> None:
+def train(names: list[str], quality_kimg: float | None) -> None:
+    """Train (or resume) the named runs of the staged plan, their bases first, keeping one checkpoint
+    each (the file a stopping session commits); `quality_kimg` logs quality.csv (not part of the key)."""
     models = staged_models()
     unknown = [n for n in names if n not in models]
     if unknown:
@@ -128,6 +131,7 @@ def train(names: list[str]) -> None:
         config, name, bases = models[label]
         for base in bases:
             ensure_run(*base, use_shipped=False)
+        config = dataclasses.replace(config, keep_checkpoints=1, quality_kimg=quality_kimg)
         print(ensure_run(config, name, use_shipped=False))
 
 
@@ -147,6 +151,7 @@ def main() -> None:
             p.add_argument("--at", type=float, required=True, help="the fine-tune length read off the curves")
     p = commands.add_parser("train")
     p.add_argument("names", nargs="+")
+    p.add_argument("--quality-kimg", type=float, help="log FD-proc (and distortion) every this many kimg")
     args = parser.parse_args()
     stage()
     if args.command == "status":
@@ -158,7 +163,7 @@ def main() -> None:
     elif args.command == "finish":
         finish(args.lambda_d, args.dataset, args.kimg, args.at)
     else:
-        train(args.names)
+        train(args.names, args.quality_kimg)
 
 
 if __name__ == "__main__":
