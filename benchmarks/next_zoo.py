@@ -34,7 +34,7 @@ from ssnlib.train import CHECKPOINT_DIR, FINAL_GENERATOR, TrainConfig, latest_ch
 
 NEXT = dict(bases={"faces": "models/cpu/bases/stylegan2-faces-915kimg.safetensors",
                    "churches": "models/cpu/bases/stylegan2-churches-810kimg.safetensors"},
-            transfer_kimg=300.0, finetune_kimg=8.0, replicate_seeds=(1,))
+            transfer_kimg=300.0, finetune_kimg=40.0, replicate_seeds=(1,))
 CURVE_EVERY_KIMG = 5.0
 
 
