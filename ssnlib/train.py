@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -389,6 +389,17 @@ def save_networks(source: str | Path, path: str | Path, flag: str = "source") ->
 # The trainer
 
 
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """`module`'s parameters need no gradient inside (as NVlabs' phases toggle `requires_grad`): a
+    backward through it computes the input's gradient only, skipping its weight-gradient kernels."""
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        module.requires_grad_(True)
+
+
 class Trainer:
     """Holds the networks, optimizers, regularizers and counters of one run."""
 
@@ -453,15 +464,16 @@ class Trainer:
         cfg = self.config
         z, ws, mixed = self._fake_ws(self.batch)
         noise = self.G.make_noise(self.batch, device=self.env.device)
-        with self._autocast():
-            images = self.G.synthesize(ws, noise=noise)
-            loss = losses.generator_loss(self.D_main(images))
-            stats["loss_g"] = loss.item()
-            if cfg.lambda_d > 0 and self.step % cfg.distortion_interval == 0:  # its passes in the main one's precision
-                r_d, d_stats = self.distortion(self.G, z, images=None if mixed else images, noise=noise)
-                loss = loss + cfg.lambda_d * cfg.distortion_interval * r_d.float()
-                stats["distortion"] = d_stats["distortion"].item()
-        self._apply("generator", loss, self.G, self.opt_g)
+        with frozen(self.D):  # G's gradient flows through D's input, not its weights
+            with self._autocast():
+                images = self.G.synthesize(ws, noise=noise)
+                loss = losses.generator_loss(self.D_main(images))
+                stats["loss_g"] = loss.item()
+                if cfg.lambda_d > 0 and self.step % cfg.distortion_interval == 0:  # in the main one's precision
+                    r_d, d_stats = self.distortion(self.G, z, images=None if mixed else images, noise=noise)
+                    loss = loss + cfg.lambda_d * cfg.distortion_interval * r_d.float()
+                    stats["distortion"] = d_stats["distortion"].item()
+            self._apply("generator", loss, self.G, self.opt_g)
 
     def generator_regularization(self, stats: dict[str, float]) -> None:
         cfg = self.config

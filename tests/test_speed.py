@@ -1,6 +1,7 @@
 """Training-speed settings: the fused kernels equal the operations they replace, channels-last and
 bf16 autocast train the same model, `amp="auto"` resolves by what the CPU can do, quality.csv."""
 
+import contextlib
 import copy
 import csv
 import math
@@ -97,6 +98,29 @@ def one_step(tmp_path, **overrides):
     real = torch.rand(config.batch_size, 3, config.resolution, config.resolution) * 2 - 1
     stats = trainer.train_step(real)
     return trainer, stats
+
+
+@pytest.mark.parametrize("lambda_d, speed", [(0.0, {}), (100.0, {}), (100.0, dict(amp="bf16", channels_last=True))])
+def test_generator_phase_skips_the_discriminators_weight_gradients_and_changes_nothing(tmp_path, monkeypatch,
+                                                                                      lambda_d, speed):
+    """G main runs D with its parameters frozen: D gets no weight gradient (the kernels skipped)
+    and G's update is bit for bit the one with D's weight gradients computed and thrown away."""
+    def g_main(tag):
+        config = get_preset("ci").train_config(out=str(tmp_path / tag), dataset_length=16, lambda_d=lambda_d,
+                                                       **speed)
+        trainer = Trainer(config, Dist())
+        trainer.generator_main({})
+        return trainer
+
+    frozen = g_main("frozen")
+    monkeypatch.setattr(train_module, "frozen", lambda module: contextlib.nullcontext())
+    unfrozen = g_main("unfrozen")
+    assert all(p.grad is None for p in frozen.D.parameters())
+    assert all(p.grad is not None for p in unfrozen.D.parameters())
+    assert all(p.requires_grad for p in frozen.D.parameters())  # thawed again for D's phases
+    for (name, a), b in zip(frozen.G.named_parameters(), unfrozen.G.parameters()):
+        assert torch.equal(a, b), name
+        assert torch.equal(a.grad, b.grad), name
 
 
 def test_channels_last_trains_the_same_model(tmp_path):
