@@ -12,6 +12,9 @@ switch itself is then a one-line change of `presets.py` followed by `make ship`.
     python benchmarks/next_zoo.py curve 100 --kimg 80     # the λD = 100 fine-tune, measured every 5 kimg
     python benchmarks/next_zoo.py finish 100 --at 40      # the zoo's fine-tune from the curve's 40-kimg checkpoint
     python benchmarks/next_zoo.py train ssn4x4-faces-ld10 ssn4x4-faces-eq15w2 … [--quality-kimg 10]
+    python benchmarks/next_zoo.py save                    # a stopping session: the staged runs' state into
+    git add -f models/cpu/training/staged                 #   models/cpu/training/staged/ (replaced, not added)
+    python benchmarks/next_zoo.py restore                 # the next session: back into runs/cpu/, bases adopted
 
 A fine-tune's length only bounds the loop (no schedule depends on it), so the curve run's
 checkpoint at L kimg *is* the L-kimg fine-tune: `finish` resumes the zoo's run from it, which
@@ -28,7 +31,14 @@ import shutil
 from pathlib import Path
 
 from ssnlib.paper import presets
-from ssnlib.paper.runs import config_key, default_runs_root, ensure_run, find_generator, run_directory
+from ssnlib.paper.runs import (
+    config_key,
+    default_models_root,
+    default_runs_root,
+    ensure_run,
+    find_generator,
+    run_directory,
+)
 from ssnlib.paper.zoo import ModelZoo, planned_zoo, zoo_plan
 from ssnlib.train import CHECKPOINT_DIR, FINAL_GENERATOR, TrainConfig, latest_checkpoint
 
@@ -36,6 +46,10 @@ NEXT = dict(bases={"faces": "models/cpu/bases/stylegan2-faces-915kimg.safetensor
                    "churches": "models/cpu/bases/stylegan2-churches-810kimg.safetensors"},
             transfer_kimg=300.0, finetune_kimg=40.0, replicate_seeds=(1,))
 CURVE_EVERY_KIMG = 5.0
+TRAINING = default_models_root() / "cpu" / "training"  # long runs' committed state
+ADOPTED = {"faces": TRAINING / "ssn-faces-s0"}  # staged bases trained by hand (`adopt`)
+STAGED = TRAINING / "staged"  # what a stopping session commits of the staged runs
+RUN_LOGS = ("config.json", "dataset.json", "metrics.csv", "quality.csv")
 
 
 def stage() -> None:
@@ -78,6 +92,48 @@ def adopt(dataset: str, run: Path) -> None:
         raise FileExistsError(f"{target} exists")
     shutil.copytree(run, target)
     print(target)
+
+
+def save() -> None:
+    """Each staged run's state into `STAGED/<run directory>/`, replacing what a previous session saved:
+    its config and logs, its generator once finished, and its latest checkpoint while unfinished or
+    while another staged run starts from it (a fine-tune needs its base's D). Adopted bases are not
+    copied: `restore` adopts them again."""
+    models = staged_models()
+    bases = {run_directory(*base[:2]) for _, _, run_bases in models.values() for base in run_bases}
+    adopted = {run_directory(*ModelZoo("cpu", d, use_shipped=False).ssn_config()[:2]) for d in ADOPTED}
+    shutil.rmtree(STAGED, ignore_errors=True)
+    for config, name, _ in models.values():
+        run = run_directory(config, name)
+        if not run.is_dir() or run in adopted:
+            continue
+        final, checkpoint = run / FINAL_GENERATOR, latest_checkpoint(run)
+        if not final.is_file() and checkpoint is None:  # started since its last snapshot: nothing to resume
+            continue
+        files = [run / log for log in RUN_LOGS if (run / log).is_file()]
+        if final.is_file():
+            files.append(final)
+        if checkpoint is not None and (not final.is_file() or run in bases):
+            files.append(checkpoint)
+        for file in files:
+            target = STAGED / file.relative_to(run.parent)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(file, target)
+        print(f"{run.name:40s} {'done' if final.is_file() else checkpoint.name}")
+
+
+def restore() -> None:
+    """The inverse of `save`, into a fresh checkout: adopt the hand-trained bases, copy the rest back."""
+    for dataset, source in ADOPTED.items():
+        config, name, _ = ModelZoo("cpu", dataset, use_shipped=False).ssn_config()
+        if not run_directory(config, name).exists():
+            adopt(dataset, source)
+    for saved in sorted(STAGED.glob("*/")) if STAGED.is_dir() else []:
+        target = default_runs_root() / "cpu" / saved.name
+        if target.exists():
+            raise FileExistsError(f"{target} exists: restore is for a fresh checkout")
+        shutil.copytree(saved, target)
+        print(target)
 
 
 def fine_tune(lambda_d: float, dataset: str) -> tuple[TrainConfig, str]:
@@ -138,7 +194,8 @@ def train(names: list[str], quality_kimg: float | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("status")
+    for command in ("status", "save", "restore"):
+        commands.add_parser(command)
     p = commands.add_parser("adopt")
     p.add_argument("dataset")
     p.add_argument("run", type=Path)
@@ -156,6 +213,10 @@ def main() -> None:
     stage()
     if args.command == "status":
         status()
+    elif args.command == "save":
+        save()
+    elif args.command == "restore":
+        restore()
     elif args.command == "adopt":
         adopt(args.dataset, args.run)
     elif args.command == "curve":
