@@ -45,10 +45,12 @@ ship: venv
 	$(PY) -m ssnlib ship --preset $(PRESET)
 
 # Long base runs kept across sessions in models/$(PRESET)/training/<run>/ (one checkpoint each, its
-# config and CSVs committed): resume every one of them, in place, one 1-thread job each, to KIMG.
+# config and CSVs committed): resume every one of them, in place, one 1-thread job each, to KIMG
+# (training/staged/ holds `benchmarks/next_zoo.py save`'s runs, resumed by next_zoo instead).
 KIMG ?= 2000
 long-runs: venv
 	@for run in models/$(PRESET)/training/*/; do \
+	  [ -f $$run/config.json ] || continue; \
 	  OMP_NUM_THREADS=1 $(PY) -m ssnlib train --resume $$run --out $$run --kimg $(KIMG) --keep-checkpoints 1 \
 	    > $$run/train.log 2>&1 & \
 	done; wait
