@@ -145,8 +145,11 @@ def main() -> None:
         runs.insert(0, (BASELINE, args.baseline.resolve(), {}))
     import torch
 
+    from ssnlib.train import resolve_amp
+
+    fast_bf16 = resolve_amp("auto", torch.device("cpu")) == "bf16"
     print(f"# bench_train: {platform.processor() or platform.machine()}, {args.threads} thread(s), "
-          f"fast bf16 (AVX512-BF16/AMX): {'yes' if torch.ops.mkldnn._is_mkldnn_bf16_supported() else 'no'}, "
+          f"fast bf16 (AVX512-BF16/AMX): {'yes' if fast_bf16 else 'no'}, "
           f"cpu preset, {args.steps} timed iterations × {args.repeats} interleaved repeats")
     flops = {m: run_worker(dict(model=m, overrides=dict(amp="none"), threads=args.threads, warmup=0, steps=1,
                                 count_flops=True), REPO)["flop_per_image"] for m in args.models}

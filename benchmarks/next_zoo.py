@@ -80,9 +80,15 @@ def status() -> None:
         print(f"{label:32s} {config.kimg:6g} kimg  {final.parent.name:40s} {state}")
 
 
+def staged_base(dataset: str) -> tuple[TrainConfig, str]:
+    """(config, name) of the staged SSN transfer of `dataset`, the base of its fine-tunes."""
+    config, name, _ = ModelZoo("cpu", dataset, use_shipped=False).ssn_config()
+    return config, name
+
+
 def adopt(dataset: str, run: Path) -> None:
     """Copy a finished long run in as the staged SSN base of `dataset` (its config must match)."""
-    config, name, _ = ModelZoo("cpu", dataset, use_shipped=False).ssn_config()
+    config, name = staged_base(dataset)
     stored = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
     if config_key(stored) != config_key(config):
         raise ValueError(f"{run} has key {config_key(stored)}, the staged {name} {config_key(config)}: "
@@ -101,7 +107,7 @@ def save() -> None:
     copied: `restore` adopts them again."""
     models = staged_models()
     bases = {run_directory(*base[:2]) for _, _, run_bases in models.values() for base in run_bases}
-    adopted = {run_directory(*ModelZoo("cpu", d, use_shipped=False).ssn_config()[:2]) for d in ADOPTED}
+    adopted = {run_directory(*staged_base(dataset)) for dataset in ADOPTED}
     shutil.rmtree(STAGED, ignore_errors=True)
     for config, name, _ in models.values():
         run = run_directory(config, name)
@@ -125,8 +131,7 @@ def save() -> None:
 def restore() -> None:
     """The inverse of `save`, into a fresh checkout: adopt the hand-trained bases, copy the rest back."""
     for dataset, source in ADOPTED.items():
-        config, name, _ = ModelZoo("cpu", dataset, use_shipped=False).ssn_config()
-        if not run_directory(config, name).exists():
+        if not run_directory(*staged_base(dataset)).exists():
             adopt(dataset, source)
     for saved in sorted(STAGED.glob("*/")) if STAGED.is_dir() else []:
         target = default_runs_root() / "cpu" / saved.name

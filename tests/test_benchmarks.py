@@ -26,6 +26,6 @@ def test_bench_train_worker_times_this_checkouts_cpu_preset():
     result = bench_train.worker(dict(model="ssn", overrides=dict(amp="none"), threads=1, warmup=0, steps=1,
                                      count_flops=True))
     assert result["img_per_s"] > 0
-    # G and D, all four phases, at the cpu preset: 0.85 GFLOP per training image as measured (0.91
-    # before G main froze D)
-    assert 0.8e9 < result["flop_per_image"] < 1.0e9
+    # G and D, all four phases, at the cpu preset: 0.85 GFLOP per training image as measured; 0.91
+    # when G main still computed D's weight gradients
+    assert 0.84e9 < result["flop_per_image"] < 0.86e9
