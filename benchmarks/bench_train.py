@@ -8,7 +8,7 @@ range. The achieved GFLOP/s (FLOPs of one iteration counted by `torch.utils.flop
 against the peak of a 3×3 convolution forward + backward measured in the same run.
 
     python benchmarks/bench_train.py [--threads 1] [--repeats 3] [--steps 48]
-                                     [--models ssn stylegan2 ssn-ld100]
+                                     [--models ssn stylegan2 ssn-ld100 stylegan2-wide …]
                                      [--baseline PATH]  # also time another checkout (e.g. a git worktree
                                                         # of an older commit) with its own default settings
 """
@@ -37,8 +37,14 @@ SETTINGS = {
 BASELINE = "baseline checkout (its cpu preset)"
 # Each model: TrainConfig overrides naming what is trained — the λD = 0 SSN and StyleGAN2 of Table 1,
 # and the λD = 100 fine-tune of Table 2 (one distortion pass per step: eq. 2's extra generator pass).
+# `stylegan2-<arm>` are `benchmarks/recipe_study.py`'s arms (the width and batch ones), whose
+# cost per kimg decides what "equal wall time" means there.
 MODELS = {"ssn": dict(model="ssn"), "stylegan2": dict(model="stylegan2"),
-          "ssn-ld100": dict(model="ssn", lambda_d=100.0)}
+          "ssn-ld100": dict(model="ssn", lambda_d=100.0),
+          "stylegan2-wide": dict(model="stylegan2", channel_base=2048, channel_max=128),
+          "stylegan2-narrow": dict(model="stylegan2", channel_base=512, channel_max=32),
+          "stylegan2-batch32": dict(model="stylegan2", batch_size=32),
+          "stylegan2-batch64": dict(model="stylegan2", batch_size=64)}
 
 
 def FlopCounter():

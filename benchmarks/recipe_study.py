@@ -9,8 +9,9 @@ Arms (each differs from `today` only in the flags listed):
   cifar    StyleGAN2-ADA's 32² "cifar" settings: batch 64, lr 0.0025, 2-layer mapping, no path
            length, no style mixing, EMA half-life 500 kimg ramped at 0.05 × kimg seen, minibatch-std
            group 32, R1 γ 0.01
-  wide     `today` with channel_max 128 (about 4× the FLOPs: compare at equal wall time)
-  narrow   `today` with channel_max 32
+  wide     `today` with twice the channels at every resolution (channel_base 2048, channel_max
+           128): 3.9× the FLOPs per image, compare at equal wall time
+  narrow   `today` with half the channels at every resolution (channel_base 512, channel_max 32)
   batch32  `today` at batch 32
   batch64  `today` at batch 64
 
@@ -31,8 +32,8 @@ ARMS: dict[str, list[str]] = {
     "cifar": ["--batch-size", "64", "--lr", "0.0025", "--mapping-layers", "2", "--pl-weight", "0",
               "--style-mixing", "0", "--ema-kimg", "500", "--ema-rampup", "0.05", "--mbstd-group", "32",
               "--r1-gamma", "0.01"],
-    "wide": ["--channel-max", "128"],
-    "narrow": ["--channel-max", "32"],
+    "wide": ["--channel-base", "2048", "--channel-max", "128"],
+    "narrow": ["--channel-base", "512", "--channel-max", "32"],
     "batch32": ["--batch-size", "32"],
     "batch64": ["--batch-size", "64"],
 }

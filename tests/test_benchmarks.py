@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from ssnlib.paper.presets import get_preset
+
 BENCHMARK_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 BENCHMARKS = sorted(BENCHMARK_DIR.glob("*.py"))
 
@@ -29,3 +31,33 @@ def test_bench_train_worker_times_this_checkouts_cpu_preset():
     # G and D, all four phases, at the cpu preset: 0.85 GFLOP per training image as measured; 0.91
     # when G main still computed D's weight gradients
     assert 0.84e9 < result["flop_per_image"] < 0.86e9
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARK_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("arm", ["wide", "narrow", "batch32", "batch64"])
+def test_bench_train_times_the_recipe_studys_arms_as_it_trains_them(arm, tmp_path, monkeypatch):
+    """`stylegan2-<arm>` in bench_train is the config `recipe_study.py ARM` starts, field for field."""
+    from ssnlib.__main__ import build_parser, config_from_args
+
+    bench_train, recipe_study = _load("bench_train"), _load("recipe_study")
+    monkeypatch.setattr(recipe_study, "run_dir", lambda *run: tmp_path / "-".join(map(str, run)))  # a fresh run
+    argv = recipe_study.command(arm, "faces", 0, 300)[3:]  # after `python -m ssnlib`
+    studied = config_from_args(build_parser().parse_args(argv))
+    timed = get_preset("cpu").train_config(**bench_train.MODELS[f"stylegan2-{arm}"], out=studied.out,
+                                            dataset="faces", kimg=300, keep_checkpoints=1, quality_kimg=10)
+    assert timed == studied
+
+
+def test_wide_arm_doubles_every_layers_channels():
+    """Twice the channels at every resolution: each conv's FLOPs ×4 (the RGB and mapping layers less),
+    3.9× per training image as counted."""
+    bench_train = _load("bench_train")
+    flops = {m: bench_train.worker(dict(model=m, overrides=dict(amp="none"), threads=1, warmup=0, steps=1,
+                                        count_flops=True))["flop_per_image"] for m in ("stylegan2", "stylegan2-wide")}
+    assert 3.8 < flops["stylegan2-wide"] / flops["stylegan2"] < 4.0
