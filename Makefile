@@ -45,8 +45,7 @@ ship: venv
 	$(PY) -m ssnlib ship --preset $(PRESET)
 
 # Long base runs kept across sessions in models/$(PRESET)/training/<run>/ (one checkpoint each, its
-# config and CSVs committed): resume every one of them, in place, one 1-thread job each, to KIMG
-# (training/staged/ holds `benchmarks/next_zoo.py save`'s runs, resumed by next_zoo instead).
+# config and CSVs committed): resume every one of them, in place, one 1-thread job each, to KIMG.
 KIMG ?= 2000
 long-runs: venv
 	@for run in models/$(PRESET)/training/*/; do \

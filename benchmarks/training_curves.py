@@ -7,7 +7,7 @@ training wall time, for every run that logged `quality.csv` (`--quality-kimg`).
 Writes one CSV of every measurement (a `run` column added) and a figure of three panels: FD-proc
 vs kimg (log scale, the real-vs-real floor dashed), FD-proc vs training hours, precision and
 recall vs kimg — and a fourth, distortion vs kimg (log scale), when an SSN run logged it (the
-λD fine-tunes' curves: `benchmarks/next_zoo.py curve`). A fine-tune's kimg counts from its start.
+λD fine-tunes' curves: `benchmarks/finetune_length.py --curve-kimg 5`). A fine-tune's kimg counts from its start.
 """
 
 from __future__ import annotations
