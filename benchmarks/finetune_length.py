@@ -68,7 +68,8 @@ def main() -> None:
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     runs = [(lam, kimg) for kimg in args.kimg for lam in args.lambdas]
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(finetune, args.preset, args.dataset, lam, kimg, threads, args.curve_kimg) for lam, kimg in runs]
+        futures = [pool.submit(finetune, args.preset, args.dataset, lam, kimg, threads, args.curve_kimg)
+                   for lam, kimg in runs]
         paths = [future.result() for future in futures]
 
     zoo = ModelZoo(args.preset, args.dataset)
