@@ -132,6 +132,10 @@ class TrainConfig:
     workers: int = 0
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):  # 300 and 300.0 are one config: one key, one run folder
+            value = getattr(self, f.name)
+            if f.type in ("float", "float | None") and isinstance(value, int) and not isinstance(value, bool):
+                setattr(self, f.name, float(value))
         self.grid = tuple(int(g) for g in self.grid)
         self.background = tuple(int(v) for v in self.background)
         self.betas = tuple(float(b) for b in self.betas)

@@ -21,6 +21,15 @@ def test_key_ignores_bookkeeping_but_not_hyperparameters():
     assert runs.run_directory(a, "faces", "R").parent.as_posix() == "R/ci"
 
 
+def test_an_integral_float_field_is_one_key_whichever_way_it_is_written():
+    as_int = get_preset("ci").train_config(kimg=300, lr=1, ema_kimg=10, quality_kimg=5)
+    as_float = get_preset("ci").train_config(kimg=300.0, lr=1.0, ema_kimg=10.0, quality_kimg=5.0)
+    assert (as_int.kimg, type(as_int.kimg), type(as_int.quality_kimg)) == (300.0, float, float)
+    assert runs.config_key(as_int) == runs.config_key(as_float)
+    assert runs.config_key(as_int) != runs.config_key(get_preset("ci").train_config(kimg=301))
+    assert type(get_preset("ci").train_config(batch_size=16).batch_size) is int  # int fields stay int
+
+
 def test_ensure_run_trains_once_then_reuses(tmp_path, monkeypatch):
     config = get_preset("ci").train_config(**TINY)
     calls = []
