@@ -3,11 +3,17 @@ training wall time, for every run that logged `quality.csv` (`--quality-kimg`).
 
     python benchmarks/training_curves.py RUN [RUN ...] [--csv results/cpu/training_curves.csv]
                                          [--png figures/cpu/training_curves.png] [--floor 5.6]
+                                         [--img-per-s RUN=RATE ...]
 
 Writes one CSV of every measurement (a `run` column added) and a figure of three panels: FD-proc
 vs kimg (log scale, the real-vs-real floor dashed), FD-proc vs training hours, precision and
 recall vs kimg — and a fourth, distortion vs kimg (log scale), when an SSN run logged it (the
 λD fine-tunes' curves: `benchmarks/finetune_length.py --curve-kimg 5`). A fine-tune's kimg counts from its start.
+
+Runs trained on different machines or beside different work have incomparable `train_hours`; with
+`--img-per-s` (one RUN=RATE per run, the rates `bench_train.py` measured side by side in one run)
+the second panel's x axis is the hours each run would take at its benchmarked rate instead
+(`bench_hours` in the CSV): the equal-wall-time comparison on one machine.
 """
 
 from __future__ import annotations
@@ -32,18 +38,41 @@ def read_quality(run: Path) -> list[dict[str, float]]:
                 for row in csv.DictReader(f)]
 
 
+def parse_rates(items: list[str], runs: list[str]) -> dict[str, float]:
+    """{run: img/s} from RUN=RATE items: none, or one positive rate for every run."""
+    rates = {}
+    for item in items:
+        name, sep, rate = item.partition("=")
+        try:
+            rates[name] = float(rate) if sep else float("nan")
+        except ValueError:
+            rates[name] = float("nan")
+        if not rates[name] > 0:
+            raise SystemExit(f"error: --img-per-s {item!r} is not RUN=RATE with a positive rate")
+    unknown, missing = sorted(set(rates) - set(runs)), sorted(set(runs) - set(rates))
+    if rates and (unknown or missing):
+        raise SystemExit(f"error: --img-per-s needs one rate per run: unknown {unknown}, missing {missing}")
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run directories holding quality.csv")
     parser.add_argument("--csv", type=Path, default=Path("results/cpu/training_curves.csv"))
     parser.add_argument("--png", type=Path, default=Path("figures/cpu/training_curves.png"))
     parser.add_argument("--floor", type=float, default=None, help="real-vs-real FD-proc, drawn dashed")
+    parser.add_argument("--img-per-s", nargs="+", default=[], metavar="RUN=RATE",
+                        help="every run's benchmarked training rate (img/s): hours at that rate on the time axis")
     args = parser.parse_args()
 
     curves = {run.name: read_quality(run) for run in args.runs}
+    rates = parse_rates(args.img_per_s, list(curves))
+    for name, rows in curves.items():
+        for row in rows:
+            row["bench_hours"] = row["kimg"] * 1000 / rates[name] / 3600 if rates else float("nan")
     args.csv.parent.mkdir(parents=True, exist_ok=True)
-    columns = ["run", "step", "kimg", "train_hours", "fd_proc", "fd_proc_se", "precision_proc", "recall_proc",
-               "distortion", "distortion_se", "in_block", "locality"]
+    columns = ["run", "step", "kimg", "train_hours", "bench_hours", "fd_proc", "fd_proc_se", "precision_proc",
+               "recall_proc", "distortion", "distortion_se", "in_block", "locality"]
     with open(args.csv, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
@@ -61,8 +90,8 @@ def main() -> None:
                              markersize=3, capsize=2)
         axes[0].errorbar(kimg, [r["fd_proc"] for r in rows], yerr=[r["fd_proc_se"] for r in rows], label=name,
                          marker="o", markersize=3, capsize=2)
-        axes[1].plot([r["train_hours"] for r in rows], [r["fd_proc"] for r in rows], marker="o", markersize=3,
-                     label=name)
+        axes[1].plot([r["bench_hours" if rates else "train_hours"] for r in rows], [r["fd_proc"] for r in rows],
+                     marker="o", markersize=3, label=name)
         line, = axes[2].plot(kimg, [r.get("precision_proc", float("nan")) for r in rows], marker="o", markersize=3,
                              label=f"{name} precision")
         axes[2].plot(kimg, [r.get("recall_proc", float("nan")) for r in rows], marker="s", markersize=3,
@@ -73,7 +102,7 @@ def main() -> None:
         if args.floor:
             ax.axhline(args.floor, color="grey", linestyle=":", label="real vs real")
     axes[0].set_xlabel("kimg")
-    axes[1].set_xlabel("training hours (1 thread)")
+    axes[1].set_xlabel("hours at the benchmarked rate (1 thread)" if rates else "training hours (1 thread)")
     axes[2].set_xlabel("kimg")
     axes[2].set_ylabel("ProcNet precision (solid) / recall (dashed)")
     axes[2].set_ylim(0, 1)

@@ -61,3 +61,34 @@ def test_wide_arm_doubles_every_layers_channels():
     flops = {m: bench_train.worker(dict(model=m, overrides=dict(amp="none"), threads=1, warmup=0, steps=1,
                                         count_flops=True))["flop_per_image"] for m in ("stylegan2", "stylegan2-wide")}
     assert 3.8 < flops["stylegan2-wide"] / flops["stylegan2"] < 4.0
+
+
+def _quality_run(root, name, kimgs):
+    run = root / name
+    run.mkdir()
+    rows = "".join(f"{i},{k},{k / 100},{500 - k},2.0,0.9,0.3\n" for i, k in enumerate(kimgs))
+    (run / "quality.csv").write_text("step,kimg,train_hours,fd_proc,fd_proc_se,precision_proc,recall_proc\n" + rows)
+    return run
+
+
+def test_training_curves_put_runs_on_their_benchmarked_rates(tmp_path, monkeypatch):
+    """With --img-per-s the time axis is kimg · 1000 / rate, hours on one machine, whatever each
+    run's own train_hours say; a rate for every run or an error naming what is missing."""
+    import csv
+
+    curves = _load("training_curves")
+    fast, slow = _quality_run(tmp_path, "fast", [36.0, 72.0]), _quality_run(tmp_path, "slow", [36.0])
+    out = tmp_path / "curves.csv"
+    argv = ["training_curves.py", str(fast), str(slow), "--csv", str(out), "--png", str(tmp_path / "c.png"),
+            "--img-per-s", "fast=20", "slow=10"]
+    monkeypatch.setattr(sys, "argv", argv)
+    curves.main()
+    with open(out) as f:
+        hours = {(r["run"], float(r["kimg"])): float(r["bench_hours"]) for r in csv.DictReader(f)}
+    assert hours == pytest.approx({("fast", 36.0): 0.5, ("fast", 72.0): 1.0, ("slow", 36.0): 1.0})
+    monkeypatch.setattr(sys, "argv", argv[:-1])
+    with pytest.raises(SystemExit, match=r"missing \['slow'\]"):
+        curves.main()
+    monkeypatch.setattr(sys, "argv", argv[:-2] + ["fast=0", "slow=1"])
+    with pytest.raises(SystemExit, match="positive rate"):
+        curves.main()
