@@ -37,14 +37,17 @@ SETTINGS = {
 BASELINE = "baseline checkout (its cpu preset)"
 # Each model: TrainConfig overrides naming what is trained — the λD = 0 SSN and StyleGAN2 of Table 1,
 # and the λD = 100 fine-tune of Table 2 (one distortion pass per step: eq. 2's extra generator pass).
-# `stylegan2-<arm>` are `benchmarks/recipe_study.py`'s arms (the width and batch ones), whose
-# cost per kimg decides what "equal wall time" means there.
+# `stylegan2-<arm>` are `benchmarks/recipe_study.py`'s arms, whose cost per kimg decides what
+# "equal wall time" means there.
 MODELS = {"ssn": dict(model="ssn"), "stylegan2": dict(model="stylegan2"),
           "ssn-ld100": dict(model="ssn", lambda_d=100.0),
           "stylegan2-wide": dict(model="stylegan2", channel_base=2048, channel_max=128),
           "stylegan2-narrow": dict(model="stylegan2", channel_base=512, channel_max=32),
           "stylegan2-batch32": dict(model="stylegan2", batch_size=32),
-          "stylegan2-batch64": dict(model="stylegan2", batch_size=64)}
+          "stylegan2-batch64": dict(model="stylegan2", batch_size=64),
+          "stylegan2-cifar": dict(model="stylegan2", batch_size=64, lr=0.0025, mapping_layers=2, pl_weight=0.0,
+                                  style_mixing=0.0, ema_kimg=500.0, ema_rampup=0.05, mbstd_group=32,
+                                  r1_gamma=0.01)}
 
 
 def FlopCounter():

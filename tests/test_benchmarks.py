@@ -40,7 +40,7 @@ def _load(name):
     return module
 
 
-@pytest.mark.parametrize("arm", ["wide", "narrow", "batch32", "batch64"])
+@pytest.mark.parametrize("arm", ["wide", "narrow", "batch32", "batch64", "cifar"])
 def test_bench_train_times_the_recipe_studys_arms_as_it_trains_them(arm, tmp_path, monkeypatch):
     """`stylegan2-<arm>` in bench_train is the config `recipe_study.py ARM` starts, field for field."""
     from ssnlib.__main__ import build_parser, config_from_args
