@@ -34,8 +34,9 @@ reproduce: venv
 	done
 	$(PY) -m ssnlib summary --preset $(PRESET)
 
-# Same, ignoring the shipped generators: every model is trained from scratch first, JOBS at a time
-# (about 2 h at `cpu` on 2 cores), then `make ship` makes them the shipped ones.
+# Same, ignoring the shipped generators: every model is trained again first, JOBS at a time, from
+# the preset's shipped StyleGAN2 bases (at `cpu` about 12 h of 1-thread job time, ~6 h on 2 cores;
+# an interrupted run resumes from its last checkpoint), then `make ship` makes them the shipped ones.
 JOBS ?= 2
 retrain: venv
 	OMP_NUM_THREADS=1 $(PY) -m ssnlib zoo --preset $(PRESET) --jobs $(JOBS) --retrain
