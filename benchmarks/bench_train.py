@@ -11,6 +11,8 @@ against the peak of a 3×3 convolution forward + backward measured in the same r
                                      [--models ssn stylegan2 ssn-ld100 stylegan2-wide …]
                                      [--baseline PATH]  # also time another checkout (e.g. a git worktree
                                                         # of an older commit) with its own default settings
+                                     [--profile]  # then where the time goes: torch.profiler's self
+                                                  # CPU time by kind of op, per setting and model
 """
 
 from __future__ import annotations
@@ -69,6 +71,21 @@ def FlopCounter():
     return Counter()
 
 
+# Where the profile's self CPU time goes: the first kind whose pattern an op name contains.
+OP_KINDS = [
+    ("convolution", ("conv",)),
+    ("matrix products (mapping, styles)", ("addmm", "::mm", "bmm", "linear", "matmul")),
+    ("casts and copies", ("_to_copy", "copy_", "::to", "contiguous", "clone", "empty_like", "cat", "stack")),
+    ("reductions", ("sum", "mean", "norm", "rsqrt", "var", "std")),
+    ("elementwise", ("mul", "add", "sub", "div", "leaky_relu", "relu", "pow", "sqrt", "exp", "neg", "where",
+                     "lerp", "fill", "zero", "softplus", "sigmoid", "threshold")),
+]
+
+
+def op_kind(name: str) -> str:
+    return next((kind for kind, patterns in OP_KINDS if any(p in name for p in patterns)), "other ops")
+
+
 def worker(spec: dict) -> dict:
     """Runs inside the subprocess: build the cpu-preset trainer, warm up, time `steps` iterations."""
     import torch
@@ -98,6 +115,19 @@ def worker(spec: dict) -> dict:
     for _ in range(spec["steps"]):
         trainer.train_step(next(reals))
     result["img_per_s"] = spec["steps"] * config.batch_size / (time.perf_counter() - start)
+    if spec.get("profile"):
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            start = time.perf_counter()
+            for _ in range(spec["steps"]):
+                trainer.train_step(next(reals))
+            wall = time.perf_counter() - start
+        self_us: dict[str, float] = {}
+        for event in prof.key_averages():
+            self_us[event.key] = self_us.get(event.key, 0.0) + event.self_cpu_time_total
+        result["profile_ms"] = {k: v / 1000 / spec["steps"] for k, v in self_us.items()}  # per iteration
+        result["profiled_ms"] = 1000 * wall / spec["steps"]
     return result
 
 
@@ -141,6 +171,8 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
                         metavar="SETTING", help=f"which of: {'; '.join(SETTINGS)}")
     parser.add_argument("--baseline", type=Path, help="another checkout of ssnlib to time beside this one")
+    parser.add_argument("--profile", action="store_true",
+                        help="after the timings, profile each setting and model once: self CPU time by kind of op")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -189,6 +221,34 @@ def main() -> None:
             achieved = median * flops[model] / 1e9
             print(f"| {name} | {model} | {median:.1f} ({min(values):.1f}–{max(values):.1f}) | {speedup:.2f} | "
                   f"{achieved:.0f} | {100 * achieved / peaks[fast_dtype]:.0f}% |")
+    if args.profile:
+        print_profiles(runs, args)
+
+
+def print_profiles(runs: list, args: argparse.Namespace) -> None:
+    """Self CPU time per iteration by kind of op (`OP_KINDS`), one column per setting and model,
+    then the ops that take the most time in the last of them."""
+    columns = []
+    for name, source, overrides in runs:
+        for model in args.models:
+            spec = dict(model=model, overrides=overrides, threads=args.threads, warmup=args.warmup,
+                        steps=args.steps, profile=True)
+            columns.append((f"{name} · {model}", run_worker(spec, source)))
+    kinds = [kind for kind, _ in OP_KINDS] + ["other ops"]
+    print(f"\nProfile (torch.profiler, {args.steps} iterations after {args.warmup} of warm-up): self CPU ms per "
+          "iteration, and its share of the profiled iteration")
+    print("| kind of op | " + " | ".join(title for title, _ in columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for kind in kinds:
+        cells = []
+        for _, result in columns:
+            ms = sum(v for k, v in result["profile_ms"].items() if op_kind(k) == kind)
+            cells.append(f"{ms:.1f} ({100 * ms / result['profiled_ms']:.0f}%)")
+        print(f"| {kind} | " + " | ".join(cells) + " |")
+    print("| iteration, profiled (wall) | " + " | ".join(f"{r['profiled_ms']:.1f}" for _, r in columns) + " |")
+    title, result = columns[-1]
+    top = sorted(result["profile_ms"].items(), key=lambda item: -item[1])[:12]
+    print(f"\nTop ops, {title}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in top))
 
 
 if __name__ == "__main__":
