@@ -13,7 +13,9 @@ recall vs kimg — and a fourth, distortion vs kimg (log scale), when an SSN run
 Runs trained on different machines or beside different work have incomparable `train_hours`; with
 `--img-per-s` (one RUN=RATE per run, the rates `bench_train.py` measured side by side in one run)
 the second panel's x axis is the hours each run would take at its benchmarked rate instead
-(`bench_hours` in the CSV): the equal-wall-time comparison on one machine.
+(`bench_hours` in the CSV): the equal-wall-time comparison on one machine. `--reference RUN` then
+prints a table: each run's FD-proc at its end (the mean and range of its measurements over the last
+`--window` kimg, since one measurement moves by tens) beside the reference run's at the same hours.
 """
 
 from __future__ import annotations
@@ -63,10 +65,14 @@ def main() -> None:
     parser.add_argument("--floor", type=float, default=None, help="real-vs-real FD-proc, drawn dashed")
     parser.add_argument("--img-per-s", nargs="+", default=[], metavar="RUN=RATE",
                         help="every run's benchmarked training rate (img/s): hours at that rate on the time axis")
+    parser.add_argument("--reference", help="with --img-per-s: the run the others are set against at equal hours")
+    parser.add_argument("--window", type=float, default=30.0, help="kimg of measurements averaged (default 30)")
     args = parser.parse_args()
 
     curves = {run.name: read_quality(run) for run in args.runs}
     rates = parse_rates(args.img_per_s, list(curves))
+    if args.reference is not None and (not rates or args.reference not in curves):
+        raise SystemExit(f"error: --reference {args.reference!r} needs --img-per-s and to be one of the runs")
     for name, rows in curves.items():
         for row in rows:
             row["bench_hours"] = row["kimg"] * 1000 / rates[name] / 3600 if rates else float("nan")
@@ -117,6 +123,33 @@ def main() -> None:
     args.png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.png, dpi=110)
     print(f"wrote {args.csv} and {args.png}")
+    if args.reference is not None:
+        print_equal_time_table(curves, rates, args.reference, args.window)
+
+
+def window_fd(rows: list[dict[str, float]], end_kimg: float, window: float) -> tuple[float, float, float]:
+    """Mean, min and max FD-proc of the measurements in (end_kimg − window, end_kimg]."""
+    values = [r["fd_proc"] for r in rows if end_kimg - window < r["kimg"] <= end_kimg + 1e-9]
+    return (sum(values) / len(values), min(values), max(values)) if values else (math.nan,) * 3
+
+
+def print_equal_time_table(curves: dict, rates: dict[str, float], reference: str, window: float) -> None:
+    """Each run at its end beside the reference run at the same benchmarked hours."""
+    ref_rows = curves[reference]
+    print(f"\n| run | img/s | kimg | hours at that rate | FD-proc, last {window:g} kimg (range) | precision, recall "
+          f"| {reference} at the same hours: kimg, FD-proc (range) |")
+    print("|---|---|---|---|---|---|---|")
+    for name, rows in curves.items():
+        last = rows[-1]
+        mean, low, high = window_fd(rows, last["kimg"], window)
+        ref_kimg = last["bench_hours"] * 3600 * rates[reference] / 1000
+        if ref_kimg > ref_rows[-1]["kimg"] + window / 2:
+            ref_cell = f"beyond its {ref_rows[-1]['kimg']:.0f} kimg"
+        else:
+            ref_mean, ref_low, ref_high = window_fd(ref_rows, ref_kimg + window / 2, window)
+            ref_cell = f"{ref_kimg:.0f}, {ref_mean:.0f} ({ref_low:.0f}–{ref_high:.0f})"
+        print(f"| {name} | {rates[name]:g} | {last['kimg']:.0f} | {last['bench_hours']:.2f} | {mean:.0f} "
+              f"({low:.0f}–{high:.0f}) | {last['precision_proc']:.2f}, {last['recall_proc']:.2f} | {ref_cell} |")
 
 
 if __name__ == "__main__":

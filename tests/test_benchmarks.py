@@ -71,7 +71,7 @@ def _quality_run(root, name, kimgs):
     return run
 
 
-def test_training_curves_put_runs_on_their_benchmarked_rates(tmp_path, monkeypatch):
+def test_training_curves_put_runs_on_their_benchmarked_rates(tmp_path, monkeypatch, capsys):
     """With --img-per-s the time axis is kimg · 1000 / rate, hours on one machine, whatever each
     run's own train_hours say; a rate for every run or an error naming what is missing."""
     import csv
@@ -86,6 +86,12 @@ def test_training_curves_put_runs_on_their_benchmarked_rates(tmp_path, monkeypat
     with open(out) as f:
         hours = {(r["run"], float(r["kimg"])): float(r["bench_hours"]) for r in csv.DictReader(f)}
     assert hours == pytest.approx({("fast", 36.0): 0.5, ("fast", 72.0): 1.0, ("slow", 36.0): 1.0})
+    monkeypatch.setattr(sys, "argv", argv + ["--reference", "fast", "--window", "40"])
+    curves.main()
+    # slow's 36 kimg take 1 h at 10 img/s, as fast's 72 at 20 (its window, centred there: 52–92); fd = 500 − kimg
+    table = capsys.readouterr().out
+    assert "| slow | 10 | 36 | 1.00 | 464 (464–464) | 0.90, 0.30 | 72, 428 (428–428) |" in table
+    assert "| fast | 20 | 72 | 1.00 | 446 (428–464) |" in table  # its last 40 kimg: 36 and 72
     monkeypatch.setattr(sys, "argv", argv[:-1])
     with pytest.raises(SystemExit, match=r"missing \['slow'\]"):
         curves.main()
