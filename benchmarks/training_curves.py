@@ -6,7 +6,7 @@ training wall time, for every run that logged `quality.csv` (`--quality-kimg`).
                                          [--img-per-s RUN=RATE ...]
 
 Writes one CSV of every measurement (a `run` column added) and a figure of three panels: FD-proc
-vs kimg (log scale, the real-vs-real floor dashed), FD-proc vs training hours, precision and
+vs kimg (log-log, the real-vs-real floor dashed), FD-proc vs training hours (log-log), precision and
 recall vs kimg — and a fourth, distortion vs kimg (log scale), when an SSN run logged it (the
 λD fine-tunes' curves: `benchmarks/finetune_length.py --curve-kimg 5`). A fine-tune's kimg counts from its start.
 
@@ -103,6 +103,7 @@ def main() -> None:
         axes[2].plot(kimg, [r.get("recall_proc", float("nan")) for r in rows], marker="s", markersize=3,
                      linestyle="--", color=line.get_color(), label=f"{name} recall")
     for ax in axes[:2]:
+        ax.set_xscale("log")  # the early stretch, where the arms part, is as wide as the long tail
         ax.set_yscale("log")
         ax.set_ylabel("FD-proc (2000 samples)")
         if args.floor:
