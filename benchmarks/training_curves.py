@@ -44,11 +44,11 @@ def parse_rates(items: list[str], runs: list[str]) -> dict[str, float]:
     """{run: img/s} from RUN=RATE items: none, or one positive rate for every run."""
     rates = {}
     for item in items:
-        name, sep, rate = item.partition("=")
+        name, _, rate = item.partition("=")
         try:
-            rates[name] = float(rate) if sep else float("nan")
+            rates[name] = float(rate)
         except ValueError:
-            rates[name] = float("nan")
+            rates[name] = math.nan
         if not rates[name] > 0:
             raise SystemExit(f"error: --img-per-s {item!r} is not RUN=RATE with a positive rate")
     unknown, missing = sorted(set(rates) - set(runs)), sorted(set(runs) - set(rates))
