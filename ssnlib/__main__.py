@@ -17,6 +17,17 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+OFF = object()  # what `--ema-rampup ''` (or 'none') parses to: set the optional field to None, not "not given"
+
+
+def _optional(kind: type):
+    """A flag type for an optional numeric field: '' or 'none' turns the setting off."""
+    def parse(text: str):
+        return OFF if text.strip().lower() in ("", "none") else kind(text)
+    parse.__name__ = kind.__name__  # argparse names the type in its error message
+    return parse
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field. Defaults come from the preset (so all parse to None); the
     help shows the `cpu` preset's value."""
@@ -44,7 +55,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(_flag(f.name), dest=f.name, default=None, nargs=len(metavar), type=kind,
                                 help=help_text, metavar=metavar)
         else:
-            kind = {"int": int, "float": float, "int | None": int, "float | None": float}.get(str(f.type), str)
+            kind = {"int": int, "float": float, "int | None": _optional(int),
+                    "float | None": _optional(float)}.get(str(f.type), str)
             parser.add_argument(_flag(f.name), dest=f.name, default=None, type=kind, help=help_text,
                                 choices=FIELD_CHOICES.get(f.name))
 
@@ -54,8 +66,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     from .paper.presets import get_preset
     from .train import TrainConfig, resume_source
 
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-                 if getattr(args, f.name, None) is not None}
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+             if getattr(args, f.name, None) is not None}
+    overrides = {name: None if value is OFF else value for name, value in given.items()}
     if args.resume and "preset" not in overrides:
         _, saved = resume_source(args.resume)
         return TrainConfig.from_dict({**saved, **overrides})

@@ -18,6 +18,7 @@ import csv
 import dataclasses
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -35,7 +36,7 @@ from . import layers, losses
 from .data import open_dataset
 from .data.images import ImageDataset
 from .data.procedural import ProceduralDataset
-from .io.serialization import load_tensors, save_generator, save_tensors
+from .io.serialization import load_metadata, load_tensors, save_generator, save_tensors
 from .networks import Discriminator, SSNGenerator, StyleGAN2Generator
 from .progress import hidden
 from .viz import save_image_grid
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoints"
 FINAL_GENERATOR = "generator.safetensors"
+BEST_NETWORKS = "best.safetensors"  # a run's networks at its lowest FD-proc in quality.csv
 
 
 AMP_MODES = ("none", "bf16", "fp16", "auto")
@@ -565,6 +567,14 @@ class Trainer:
         logger.info("checkpoint %s", path)
         return path
 
+    def save_networks(self, path: Path, **extra: Any) -> None:
+        """G, G_ema and D (float32) with the run's config and counters, as `save_networks` keeps a
+        checkpoint's: a file `--init-from`, `export --networks` and a zoo's base read."""
+        tensors = {k: v.float() for prefix in NETWORKS
+                   for k, v in _module_tensors(prefix, getattr(self, prefix)).items()}
+        meta = dict(config=self.config.to_dict(), step=self.step, nimg=self.nimg, train_seconds=self.train_seconds)
+        save_tensors(path, tensors, {**meta, **extra})
+
     def load_weights(self, source: str | Path) -> None:
         """Start from another run's networks (G, G_ema, D) — not its optimizers or counters. An SSN
         started from a StyleGAN2 run gets its generators by transfer (§3.4,
@@ -644,7 +654,9 @@ class QualityLog:
     locality over `quality_n` single-block resamples (eq. 2's quantity, as Table 2 measures it), with the
     kimg and the training wall time at which it was measured — the curves that say when a run stops
     paying. Rows after the resumed step are dropped, as in `RunLog`; a StyleGAN2 leaves the distortion
-    columns empty."""
+    columns empty. Each measurement that lowers the run's best FD-proc writes the networks to
+    RUN/best.safetensors (with `fd_proc` in its metadata): the snapshot to ship, where one
+    measurement moves by tens between snapshots (re-measure it on fresh samples before quoting it)."""
 
     COLUMNS = ["step", "kimg", "train_hours", "fd_proc", "fd_proc_se", "precision_proc", "recall_proc",
                "distortion", "distortion_se", "in_block", "locality"]
@@ -658,6 +670,9 @@ class QualityLog:
         with open(self.path, "w", newline="") as f:
             kept = [r + [""] * (len(self.COLUMNS) - len(r)) for r in rows if int(r[0]) <= start_step]
             csv.writer(f).writerows([self.COLUMNS] + kept)
+        self.best_path = out / BEST_NETWORKS  # an older run (no file yet) writes one once it beats its rows
+        self.best_fd = (load_metadata(self.best_path)["fd_proc"] if self.best_path.exists()
+                        else min((float(r[3]) for r in kept), default=math.inf))
 
     def measure(self, trainer: "Trainer") -> dict[str, float]:
         from .evaluate import EvalSettings, evaluate_generator
@@ -675,6 +690,9 @@ class QualityLog:
         with open(self.path, "a", newline="") as f:
             csv.writer(f).writerow(row)
         logger.info("kimg %.1f: FD-proc %.2f ± %.2f, precision %.3f, recall %.3f", *row[1:7])
+        if results["fd_proc"] < self.best_fd:
+            self.best_fd = results["fd_proc"]
+            trainer.save_networks(self.best_path, fd_proc=self.best_fd)
         if cfg.model == "ssn":
             logger.info("kimg %.1f: distortion %.3g ± %.2g, locality %.3f", row[1], row[7], row[8], row[10])
         return dict(zip(self.COLUMNS, row))
@@ -819,7 +837,7 @@ FIELD_HELP = {
     "eq15_scale": "eq. 15 averaged over a ('mean_a', E = eq. 15 / n) or summed as written ('eq15')",
     "distortion_interval": "distortion regularizer every this many G steps (weighted ×interval)",
     "style_mixing": "style mixing probability", "ema_kimg": "G EMA half-life in kimg",
-    "ema_rampup": "EMA ramp-up: half-life ≤ this × kimg seen (empty: off)",
+    "ema_rampup": "EMA ramp-up: half-life ≤ this × kimg seen ('' or none: off)",
     "seed": "seed of weights, data order and every random draw",
     "snapshot_kimg": "checkpoint every this many kimg", "sample_kimg": "sample grid every this many kimg",
     "sample_count": "images in each sample grid", "keep_checkpoints": "checkpoints kept (older ones deleted)",

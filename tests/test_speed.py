@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from ssnlib import Discriminator
 from ssnlib import train as train_module
 from ssnlib.evaluate import EvalSettings, evaluate_generator
+from ssnlib.io.serialization import load_tensors
 from ssnlib.layers import EqualConv2d
 from ssnlib.ops import bias_leaky_relu, scaled_bias_leaky_relu, setup_filter, upfirdn2d
 from ssnlib.paper.presets import get_preset
@@ -179,9 +180,19 @@ def test_quality_log_measures_fd_proc_and_drops_rows_on_resume(tmp_path):
     assert float(rows[-1]["locality"]) == pytest.approx(direct["locality"], rel=1e-6)
     hours = [float(r["train_hours"]) for r in rows]
     assert 0 < hours[0] < hours[1] == pytest.approx(trainer.train_seconds / 3600)
-    train_module.QualityLog(run, config, start_step=13)  # a resume from step 13 keeps only row 13
+    # best.safetensors: the networks at the row with the lowest FD-proc, which re-measure to that row
+    best_row = min(rows, key=lambda r: float(r["fd_proc"]))
+    tensors, meta = load_tensors(run / train_module.BEST_NETWORKS)
+    assert (meta["step"], meta["fd_proc"]) == (int(best_row["step"]), float(best_row["fd_proc"]))
+    assert {k.split(".", 1)[0] for k in tensors} == set(train_module.NETWORKS)
+    best_G, _ = train_module.build_networks(train_module.TrainConfig.from_dict(meta["config"]))
+    best_G.load_state_dict({k[len("G_ema."):]: v for k, v in tensors.items() if k.startswith("G_ema.")})
+    settings = EvalSettings(dataset=config.dataset, resolution=config.resolution, n_fd=64, n_distortion=64)
+    assert evaluate_generator(best_G, ["fd_proc"], settings)["fd_proc"] == pytest.approx(meta["fd_proc"], rel=1e-6)
+    resumed = train_module.QualityLog(run, config, start_step=13)  # a resume from step 13 keeps only row 13
     with open(run / "quality.csv") as f:
         assert [int(r["step"]) for r in csv.DictReader(f)] == [13]
+    assert resumed.best_fd == meta["fd_proc"]  # and improves on the best file's FD-proc only
 
 
 @pytest.mark.parametrize("n, group", [(8, 4), (4, 4), (6, 2)])

@@ -167,6 +167,10 @@ def test_config_from_presets_cli_and_saved_runs(tmp_path):
     config = config_from_args(args)
     assert (config.preset, config.lambda_d, config.grid, config.resolution, config.refine) == ("ci", 100.0, (8, 8), 16,
                                                                                               False)
+    for off in ("", "none"):  # an optional setting turned off from the command line, as its help says
+        args = build_parser().parse_args(["train", "--preset", "ci", "--ema-rampup", off, "--quality-kimg", "5"])
+        assert (config_from_args(args).ema_rampup, config_from_args(args).quality_kimg) == (None, 5.0)
+    assert config_from_args(build_parser().parse_args(["train", "--preset", "ci"])).ema_rampup == 0.05
     with pytest.raises(ValueError, match="unknown preset"):
         get_preset("laptop").train_config()
     with pytest.raises(ValueError, match="needs model 'ssn'"):
