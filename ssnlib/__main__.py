@@ -94,17 +94,18 @@ def _export(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from .io.serialization import save_generator
-    from .io.stylegan2_import import load
     from .train import save_networks
 
     out = Path(args.out) if args.out else Path(args.source).with_suffix(".safetensors")
+    if out.resolve() == Path(args.source).resolve():
+        raise ValueError(f"export {args.source}: the output would overwrite the source; pass --out")
     if args.networks:
         if args.half:
             raise ValueError("export --networks keeps float32 weights (a base to train from): drop --half")
         save_networks(args.source, out, "export")
         logging.getLogger("ssnlib").info("wrote %s (G, G_ema, D: start a run from it with --init-from)", out)
         return
-    generator = load(_generator_file(args.source, "export"))
+    generator = _read_generator(args.source, "export")
     if args.half:
         generator = generator.half()
     save_generator(out, generator, extra={"exported_from": str(args.source)})
@@ -199,10 +200,20 @@ def _generator_file(path: str, flag: str):
     return source
 
 
-def _load_network(path: str, need_grid: bool = False):
+def _read_generator(path: str, flag: str):
+    """The generator a flag names: a generator file, a run directory's, or the G_ema of a training
+    checkpoint or networks file (RUN/best.safetensors, a base)."""
+    from .io.serialization import load_metadata
     from .io.stylegan2_import import load
+    from .train import generator_of
 
-    G = load(_generator_file(path, "--network")).eval()
+    source = _generator_file(path, flag)
+    training_file = source.suffix == ".safetensors" and "class" not in load_metadata(source)
+    return generator_of(source) if training_file else load(source).eval()
+
+
+def _load_network(path: str, need_grid: bool = False):
+    G = _read_generator(path, "--network")
     if need_grid and not hasattr(G, "grid"):
         raise ValueError(f"--network {path} is a {type(G).__name__}: this command needs an SSN (a latent grid); "
                          "a StyleGAN2 checkpoint becomes one with `python -m ssnlib train --transfer`")

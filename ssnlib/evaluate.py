@@ -156,10 +156,13 @@ def _sample_metric(name: str, features: _SampleFeatures) -> dict[str, float]:
     return {"prc_proc_precision": out["precision"], "prc_proc_recall": out["recall"]}
 
 
-def evaluate_real(metrics: list[str], settings: EvalSettings) -> dict[str, Any]:
+def evaluate_real(metrics: list[str], settings: EvalSettings,
+                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, Any]:
     """The sample metrics of real images against real ones: the dataset's images n_fd … 2·n_fd − 1
     (held out from the reference set, its first n_fd) — the floor a perfect generator reaches at
-    this n_fd. Metrics that need a latent code (PPL, distortion) have no value for real images."""
+    this n_fd. Metrics that need a latent code (PPL, distortion) have no value for real images.
+    `transform` (a batch (B, 3, H, W) in [-1, 1] → the same shape) degrades the held-out images
+    first: what a blur or noise of known size costs on the metric's scale."""
     names = parse_metrics(metrics)
     latent = [m for m in names if m not in SAMPLE_METRICS]
     if latent:
@@ -171,7 +174,8 @@ def evaluate_real(metrics: list[str], settings: EvalSettings) -> dict[str, Any]:
                          f"{2 * s.n_fd} (the reference set and as many held out)")
 
     def held_out():
-        return DataLoader(Subset(dataset, range(s.n_fd, 2 * s.n_fd)), batch_size=s.batch_size, shuffle=False)
+        batches = DataLoader(Subset(dataset, range(s.n_fd, 2 * s.n_fd)), batch_size=s.batch_size, shuffle=False)
+        return batches if transform is None else map(_checked(transform), batches)
 
     features = _SampleFeatures(held_out, s, label="held-out real")
     results: dict[str, Any] = {}
@@ -179,6 +183,17 @@ def evaluate_real(metrics: list[str], settings: EvalSettings) -> dict[str, Any]:
         logger.info("computing %s (real vs real)", name)
         results.update(_sample_metric(name, features))
     return results
+
+
+def _checked(transform: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    def apply(batch: torch.Tensor) -> torch.Tensor:
+        out = transform(batch)
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        if got != tuple(batch.shape):
+            raise ValueError(f"evaluate_real: transform must return a tensor of the batch's shape "
+                             f"{tuple(batch.shape)}, got {got}")
+        return out
+    return apply
 
 
 def evaluate_generator(G, metrics: list[str], settings: EvalSettings) -> dict[str, Any]:

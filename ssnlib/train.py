@@ -375,6 +375,19 @@ NETWORKS = ("G", "G_ema", "D")  # what a fine-tune or a transfer starts from (`T
 NETWORKS_META = ("config", "step", "nimg", "train_seconds")
 
 
+def generator_of(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """The EMA generator (eval mode) of a training checkpoint or a networks file (`save_networks`,
+    RUN/best.safetensors, a shipped base): what to sample from before the run has finished."""
+    tensors, meta = load_tensors(path)
+    if "config" not in meta or not any(k.startswith("G_ema.") for k in tensors):
+        raise ValueError(f"{path}: not an ssnlib training checkpoint or networks file (no run config or G_ema "
+                         "tensors)")
+    with torch.random.fork_rng(devices=[]):  # the throw-away initial weights leave the caller's stream alone
+        G = _fresh_generator(TrainConfig.from_dict(meta["config"]))
+    _load_module(G, "G_ema", tensors, Path(path))
+    return G.to(device).eval()
+
+
 def save_networks(source: str | Path, path: str | Path, flag: str = "source") -> Path:
     """A run's networks without its training state: G, G_ema and D (float32) of a checkpoint, or of a
     run directory's latest, with its config, step, images seen and training time — no optimizer,

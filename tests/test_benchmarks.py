@@ -122,3 +122,32 @@ def test_bench_train_worker_profiles_one_iteration_by_op():
     # self times never exceed the wall time they were measured in; a StyleGAN2 step is mostly convolutions
     assert 0 < sum(result["profile_ms"].values()) <= result["profiled_ms"]
     assert convolution > 0.2 * result["profiled_ms"]
+
+
+def test_fd_proc_scale_degradations_in_closed_form():
+    scale = _load("fd_proc_scale")
+    torch = pytest.importorskip("torch")
+    flat = torch.full((2, 3, 8, 8), 0.25)
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None]).remainder(2).float().expand(2, 3, 8, 8) * 2 - 1
+    ramp = torch.linspace(-1, 1, 8).expand(2, 3, 8, 8)
+    torch.testing.assert_close(scale.binomial_blur(flat), flat)  # the filter's taps sum to one
+    torch.testing.assert_close(scale.binomial_blur(ramp)[..., 1:-1], ramp[..., 1:-1])  # and it is centred: a ramp stays
+    assert torch.equal(scale.half_resolution(flat), flat)
+    torch.testing.assert_close(scale.half_resolution(ramp)[..., 1:-1], ramp[..., 1:-1])  # a linear ramp stays
+    assert torch.equal(scale.half_resolution(checker), torch.zeros_like(checker))  # the finest detail goes
+    assert torch.equal(scale.shift_one_pixel(ramp)[..., 1:], ramp[..., :-1])
+    rows = scale.degradations()
+    noise = rows["noise σ = 0.1"](torch.zeros(4000, 1, 5, 5))
+    assert abs(noise.std().item() - 0.1) < 0.002 and torch.equal(scale.degradations()["noise σ = 0.1"](
+        torch.zeros(4000, 1, 5, 5)), noise)  # a fresh stream per table: rows do not depend on what ran before
+    assert rows["none (real vs real)"] is None and list(rows)[0] == "none (real vs real)"
+
+
+def test_attribute_coverage_benchmark_table_names_the_most_under_drawn_class():
+    import numpy as np
+
+    coverage = _load("attribute_coverage")
+    cov = {"G": {"glasses": {"classes": ("no", "yes"), "real": np.array([0.5, 0.5]),
+                             "generated": np.array([0.8, 0.2]), "tv": 0.3}}}
+    table = coverage.markdown("faces", {"glasses": 0.999}, cov)
+    assert "| glasses | 0.999 | 0.300 | yes 0.20 / 0.50 |" in table

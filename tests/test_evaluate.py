@@ -102,3 +102,10 @@ def test_real_vs_real_compares_held_out_images_with_the_reference_set(tmp_path):
     assert results["prc_proc_precision"] > 0.7 and results["prc_proc_recall"] > 0.7
     with pytest.raises(ValueError, match="no latent code: ppl_proc"):
         evaluate_real(["fd_proc", "ppl_proc"], settings)
+    # a transform degrades the held-out images first: the same FD as degrading them by hand
+    flipped = compute_feature_stats((x.flip(-1) for x in DataLoader(Subset(dataset, range(128, 256)), batch_size=32)),
+                                    extractor, 128, 32)
+    degraded = evaluate_real(["fd_proc"], settings, transform=lambda x: x.flip(-1))
+    assert degraded["fd_proc"] == pytest.approx(frechet_distance(flipped.mean, flipped.cov, a.mean, a.cov), rel=1e-6)
+    with pytest.raises(ValueError, match=r"transform must return a tensor of the batch's shape \(32, 3, 16, 16\)"):
+        evaluate_real(["fd_proc"], settings, transform=lambda x: x[:, :, :8])

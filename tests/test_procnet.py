@@ -12,6 +12,7 @@ from ssnlib.data import churches as churches_module
 from ssnlib.data import faces as faces_module
 from ssnlib.io.serialization import save_tensors
 from ssnlib.metrics import compute_feature_stats, fid_from_stats, frechet_distance, get_feature_extractor
+from ssnlib.metrics.attributes import attribute_coverage, attribute_predictions, class_frequencies
 from ssnlib.metrics.consistency import THRESHOLDS, church_consistency, face_consistency, threshold
 from ssnlib.metrics.procnet import (
     HELD_OUT_SEED,
@@ -252,3 +253,25 @@ def test_training_is_deterministic_and_round_trips(tmp_path):
     x = torch.rand(2, 3, 24, 24) * 2 - 1
     torch.testing.assert_close(loaded.features(x), net_a.features(x))
     assert loaded.metadata["held_out_metrics"] == report_a["held_out_metrics"]
+
+
+# ---------------------------------------------------------------- attribute coverage
+
+
+def test_attribute_coverage_in_closed_form(net):
+    faces = render(ProceduralFaces, 32)
+    same = attribute_coverage(faces, faces, "face", net)
+    assert set(same) == set(ProceduralFaces.ATTRIBUTES) and all(c["tv"] == 0 for c in same.values())
+    assert same["glasses"]["classes"] == ("no", "yes")
+    predicted = attribute_predictions(faces, "face", net)
+    p = class_frequencies(predicted, "face")["eye_color"]
+    assert p.sum() == pytest.approx(1) and len(p) == ProceduralFaces.ATTRIBUTES["eye_color"]
+    # drop every image of one eye colour: the mix renormalises over the others, TV = that class's share
+    c = int(np.argmax(p))
+    kept = faces[torch.from_numpy(predicted["eye_color"] != c)]
+    dropped = attribute_coverage(kept, faces, "face", net)["eye_color"]
+    assert dropped["generated"][c] == 0 and dropped["tv"] == pytest.approx(p[c], rel=1e-12)
+    with pytest.raises(ValueError, match=r"fake: expected images \(B, 3, H, W\)"):
+        attribute_coverage(faces[:, :1], faces, "face", net)
+    with pytest.raises(ValueError, match="unknown domain 'faces'"):
+        attribute_predictions(faces, "faces", net)

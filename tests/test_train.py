@@ -232,6 +232,31 @@ def test_export_cli_writes_a_file_ssnlib_load_reads(tmp_path, capsys):
         main(["--debug", "export", str(tmp_path)])
 
 
+def test_a_training_file_serves_as_a_network(tmp_path, capsys):
+    """generate and export read a checkpoint or a networks file (RUN/best.safetensors, a base) as its G_ema."""
+    from ssnlib import load
+    from ssnlib.__main__ import main
+    from ssnlib.train import generator_of
+
+    trainer = train(get_preset("ci").train_config(out=str(tmp_path / "run"), kimg=0.016))
+    networks = tmp_path / "networks.safetensors"
+    trainer.save_networks(networks)
+    z = trainer.G_ema.sample_z(2, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = trainer.G_ema.eval()(z, noise_mode="const")
+        for source in (networks, latest_checkpoint(tmp_path / "run")):
+            torch.testing.assert_close(generator_of(source)(z, noise_mode="const"), expected, atol=1e-5, rtol=0)
+    assert main(["export", str(networks), "--out", str(tmp_path / "g.safetensors")]) == 0
+    with torch.no_grad():
+        assert torch.equal(load(tmp_path / "g.safetensors")(z), generator_of(networks)(z))
+    assert main(["generate", "--network", str(networks), "--seeds", "3", "--outdir", str(tmp_path / "gen")]) == 0
+    assert (tmp_path / "gen" / "seed0003.png").is_file()
+    capsys.readouterr()
+    assert main(["export", str(networks)]) == 2  # the default --out is the source itself: refused, not overwritten
+    assert "would overwrite the source" in capsys.readouterr().err
+    assert "G_ema.mapping" in " ".join(load_tensors(networks)[0])
+
+
 def test_fresh_networks_draw_the_generator_first():
     """The order of the initial weight draws is part of every from-scratch run's identity: G, then D."""
     from ssnlib.train import _fresh_generator, build_networks
