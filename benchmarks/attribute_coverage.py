@@ -1,14 +1,16 @@
 """Which parts of the data's variety a generator misses: per procedural attribute, the class
 frequencies of its samples against held-out real images, as ProcNet classifies both
 (`ssnlib.metrics.attributes`), with ProcNet's own accuracy on those real images beside them (so a
-gap is the generator's, not the classifier's).
+gap is the generator's, not the classifier's) — and how much of a generator's FD-proc its mix alone
+explains: the FD-proc of *real* images drawn with the generator's attribute frequencies (importance
+weights Π_a q_a(class) / p_a(class) over a pool of held-out real images, each attribute's marginal).
 
     OMP_NUM_THREADS=1 python benchmarks/attribute_coverage.py NETWORK [NETWORK …] --dataset faces
                                                              [--n 2000] [--out results/cpu/F.md]
 
 NETWORK: a generator file, a run directory, a training checkpoint or a networks file
 (RUN/best.safetensors, a base). Real images: the dataset's seed-0 images n … 2n − 1 (held out from
-the reference set FD-proc uses).
+the reference set FD-proc uses, its first n); the pool for the mix-matched FD-proc n … 10n − 1.
 """
 
 from __future__ import annotations
@@ -21,17 +23,46 @@ import torch
 
 from ssnlib.__main__ import _read_generator
 from ssnlib.data import open_dataset
-from ssnlib.metrics.attributes import attribute_coverage, attribute_predictions
+from ssnlib.metrics import compute_feature_stats, dataset_feature_stats, fid_with_se, get_feature_extractor
+from ssnlib.metrics.attributes import attribute_coverage, attribute_predictions, class_frequencies
+from ssnlib.metrics.procnet import PROCNET_NAME
 
 DOMAIN = {"faces": "face", "churches": "church"}
 
 
+POOL = 9  # the mix-matched draw picks n of POOL × n held-out real images
+
+
 def real_images(dataset: str, n: int) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
-    """The held-out real images and their true labels."""
-    data = open_dataset(dataset, 32, length=2 * n)
-    images = torch.stack([data[i] for i in range(n, 2 * n)])
-    labels = [data.render(i).labels for i in range(n, 2 * n)]
-    return images, {a: np.array([lab[a] for lab in labels]) for a in labels[0]}
+    """The held-out real pool (images n … 10n − 1) and their true labels."""
+    data = open_dataset(dataset, 32, length=(POOL + 1) * n)
+    indices = range(n, (POOL + 1) * n)
+    labels = [data.render(i).labels for i in indices[:n]]
+    return torch.stack([data[i] for i in indices]), {a: np.array([lab[a] for lab in labels]) for a in labels[0]}
+
+
+def mix_weights(pool_classes: dict[str, np.ndarray], mix: dict[str, np.ndarray]) -> np.ndarray:
+    """(len(pool),) importance weights Π_a mix_a(class) / pool_a(class): under them one attribute's
+    class frequencies are exactly `mix`'s, and all of them are where the attributes are independent."""
+    weights = np.ones(len(next(iter(pool_classes.values()))))
+    for attribute, classes in pool_classes.items():
+        pool_freq = np.bincount(classes, minlength=len(mix[attribute])) / len(classes)
+        weights *= mix[attribute][classes] / pool_freq[classes]
+    return weights
+
+
+def mix_matched_fd(pool: torch.Tensor, pool_classes: dict[str, np.ndarray], mix: dict[str, np.ndarray],
+                   reference, n: int, seed: int = 0) -> float:
+    """FD-proc (against `reference`) of n pool images drawn without replacement with weights
+    Π_a mix_a(class) / pool_a(class): real images whose attribute marginals follow `mix`."""
+    weights = mix_weights(pool_classes, mix)
+    if np.count_nonzero(weights) < n:
+        raise ValueError(f"the mix leaves {np.count_nonzero(weights)} of {len(pool)} pool images, fewer than n = {n}")
+    chosen = torch.multinomial(torch.from_numpy(weights), n, replacement=False,
+                               generator=torch.Generator().manual_seed(seed))
+    extractor = get_feature_extractor(PROCNET_NAME)
+    stats = compute_feature_stats([pool[chosen[i:i + 200]] for i in range(0, n, 200)], extractor, n, progress=False)
+    return fid_with_se(stats, reference, n_boot=0)[0]
 
 
 def samples(network: str, n: int, seed: int = 0) -> torch.Tensor:
@@ -41,10 +72,12 @@ def samples(network: str, n: int, seed: int = 0) -> torch.Tensor:
         return torch.cat([G(G.sample_z(min(100, n - i), generator)) for i in range(0, n, 100)]).float()
 
 
-def markdown(dataset: str, accuracy: dict[str, float], coverage: dict[str, dict[str, dict]]) -> str:
+def markdown(dataset: str, accuracy: dict[str, float], coverage: dict[str, dict[str, dict]],
+             fd: dict[str, tuple[float, float]]) -> str:
+    """`fd`: per generator (its FD-proc, the FD-proc of real images with its attribute mix)."""
     lines = [f"**{dataset}**: total-variation distance of each attribute's class mix from the held-out real "
-             "images' (0: the same mix), and the classes drawn least often against how often the real "
-             "images show them (generated / real)", "",
+             "images' (0: the same mix), and the class drawn least often against how often the real "
+             "images show it (generated / real)", "",
              "| attribute | ProcNet accuracy on real | " + " | ".join(f"{m}: TV" for m in coverage) +
              " | " + " | ".join(f"{m}: most under-drawn" for m in coverage) + " |",
              "|---|---|" + "---|" * (2 * len(coverage))]
@@ -56,6 +89,8 @@ def markdown(dataset: str, accuracy: dict[str, float], coverage: dict[str, dict[
             tvs.append(f"{c['tv']:.3f}")
             worst.append(f"{c['classes'][k]} {c['generated'][k]:.2f} / {c['real'][k]:.2f}")
         lines.append(f"| {attribute} | {acc:.3f} | " + " | ".join(tvs) + " | " + " | ".join(worst) + " |")
+    lines += ["", "| generator | its FD-proc | FD-proc of real images with its attribute mix |", "|---|---|---|"]
+    lines += [f"| {m} | {own:.1f} | {mixed:.1f} |" for m, (own, mixed) in fd.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -71,12 +106,21 @@ def main() -> None:
     if len(names) != len(args.networks):
         parser.error(f"--names: {len(names)} labels for {len(args.networks)} networks")
     domain = DOMAIN[args.dataset]
-    real, labels = real_images(args.dataset, args.n)
-    predicted = attribute_predictions(real, domain)
-    accuracy = {a: float((predicted[a] == labels[a]).mean()) for a in predicted}
-    coverage = {name: attribute_coverage(samples(network, args.n), real, domain)
-                for name, network in zip(names, args.networks)}
-    table = markdown(args.dataset, accuracy, coverage)
+    pool, labels = real_images(args.dataset, args.n)
+    real = pool[:args.n]
+    pool_classes = attribute_predictions(pool, domain)
+    accuracy = {a: float((pool_classes[a][:args.n] == labels[a]).mean()) for a in pool_classes}
+    extractor = get_feature_extractor(PROCNET_NAME)
+    reference = dataset_feature_stats(open_dataset(args.dataset, 32, length=args.n), extractor, args.n, progress=False)
+    coverage, fd = {}, {}
+    for name, network in zip(names, args.networks):
+        fake = samples(network, args.n)
+        coverage[name] = attribute_coverage(fake, real, domain)
+        own = fid_with_se(compute_feature_stats([fake[i:i + 200] for i in range(0, args.n, 200)], extractor, args.n,
+                                                progress=False), reference, n_boot=0)[0]
+        mix = class_frequencies(attribute_predictions(fake, domain), domain)
+        fd[name] = own, mix_matched_fd(pool, pool_classes, mix, reference, args.n)
+    table = markdown(args.dataset, accuracy, coverage, fd)
     print(table)
     if args.out:
         args.out.write_text(table)

@@ -149,5 +149,12 @@ def test_attribute_coverage_benchmark_table_names_the_most_under_drawn_class():
     coverage = _load("attribute_coverage")
     cov = {"G": {"glasses": {"classes": ("no", "yes"), "real": np.array([0.5, 0.5]),
                              "generated": np.array([0.8, 0.2]), "tv": 0.3}}}
-    table = coverage.markdown("faces", {"glasses": 0.999}, cov)
-    assert "| glasses | 0.999 | 0.300 | yes 0.20 / 0.50 |" in table
+    table = coverage.markdown("faces", {"glasses": 0.999}, cov, {"G": (103.4, 53.8)})
+    assert "| glasses | 0.999 | 0.300 | yes 0.20 / 0.50 |" in table and "| G | 103.4 | 53.8 |" in table
+    classes = {"eye": np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 2])}
+    pool_mix = {"eye": np.array([0.3, 0.2, 0.5])}
+    assert np.array_equal(coverage.mix_weights(classes, pool_mix), np.ones(10))  # the pool's own mix: uniform
+    mix = {"eye": np.array([0.6, 0.4, 0.0])}
+    w = coverage.mix_weights(classes, mix)
+    weighted = np.array([w[classes["eye"] == k].sum() for k in range(3)]) / w.sum()
+    np.testing.assert_allclose(weighted, mix["eye"], rtol=1e-12)  # the weighted pool shows exactly that mix
