@@ -127,7 +127,7 @@ def _zoo(args: argparse.Namespace) -> None:
         print(path)
 
 
-def _run_preset(run: str) -> str | None:
+def _run_preset(run) -> str | None:
     """The preset a run was trained at (its config.json), None where that file cannot tell."""
     import json
     from pathlib import Path
@@ -139,14 +139,21 @@ def _run_preset(run: str) -> str | None:
 
 
 def _eval(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
     from .evaluate import evaluate_run, format_table, parse_metrics
     from .paper.presets import get_preset
 
     overrides = {k: v for k, v in dict(n_fd=args.n_fd, n_ppl=args.n_ppl, n_distortion=args.n_distortion,
                                        batch_size=args.batch_size, device=args.device, seed=args.seed,
                                        ppl_crop=args.ppl_crop).items() if v is not None}
-    preset = get_preset(args.preset or _run_preset(args.run))
-    results = evaluate_run(args.run, parse_metrics(args.metrics), preset.name, **{**preset.eval, **overrides})
+    run, snapshot, generator = Path(args.run), None, None
+    if run.is_file():  # RUN/best.safetensors or RUN/checkpoints/ckpt-….safetensors: that snapshot's G_ema
+        snapshot, generator = run, _read_generator(args.run, "eval")
+        run = run.parent.parent if run.parent.name == "checkpoints" else run.parent
+    preset = get_preset(args.preset or _run_preset(run))
+    label = preset.name if snapshot is None else f"{preset.name}-{snapshot.stem}"
+    results = evaluate_run(run, parse_metrics(args.metrics), label, generator, **{**preset.eval, **overrides})
     print(format_table(results))
 
 
@@ -385,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", parents=[common],
                                    help="compute metrics of a trained run; prints a table, writes JSON")
-    evaluate.add_argument("run", help="a run directory (with generator.safetensors and config.json)")
+    evaluate.add_argument("run", help="a run directory (with generator.safetensors and config.json), or one of its "
+                                      "snapshots: RUN/best.safetensors, a checkpoint (RUN/eval-<preset>-<file>.json)")
     evaluate.add_argument("--metrics", default="fd_proc,ppl_proc,distortion",
                           help="comma-separated: fid, kid, ppl (canonical weights needed), fd_proc, prc_proc, "
                                "ppl_proc, distortion")

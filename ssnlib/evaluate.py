@@ -279,10 +279,12 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def evaluate_run(run: str | Path, metrics: list[str], label: str | None = None, **settings) -> dict[str, Any]:
-    """Evaluate RUN/generator.safetensors against the run's own dataset, `settings` being EvalSettings
-    fields (sample counts, device, …); merges the results into RUN/eval-<label>.json (default label:
-    the preset named in the run's config)."""
+def evaluate_run(run: str | Path, metrics: list[str], label: str | None = None, generator=None,
+                 **settings) -> dict[str, Any]:
+    """Evaluate RUN/generator.safetensors (or `generator`, a snapshot of the run such as its
+    best.safetensors) against the run's own dataset, `settings` being EvalSettings fields (sample
+    counts, device, …); merges the results into RUN/eval-<label>.json (default label: the preset
+    named in the run's config)."""
     from .io.serialization import load_generator
 
     run = Path(run)
@@ -292,7 +294,7 @@ def evaluate_run(run: str | Path, metrics: list[str], label: str | None = None, 
     config = json.loads(config_path.read_text())
     settings = EvalSettings(**{"dataset": config["dataset"], "resolution": config["resolution"],
                                "dataset_seed": config.get("seed", 0), **settings})
-    G = load_generator(run / "generator.safetensors", device=settings.device)
+    G = load_generator(run / "generator.safetensors", device=settings.device) if generator is None else generator
     results = evaluate_generator(G, metrics, settings)
     out = run / f"eval-{label or config.get('preset', 'run')}.json"
     previous = json.loads(out.read_text()) if out.exists() else {}

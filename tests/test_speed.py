@@ -4,6 +4,7 @@ bf16 autocast train the same model, `amp="auto"` resolves by what the CPU can do
 import contextlib
 import copy
 import csv
+import json
 import math
 
 import pytest
@@ -189,6 +190,10 @@ def test_quality_log_measures_fd_proc_and_drops_rows_on_resume(tmp_path):
     best_G.load_state_dict({k[len("G_ema."):]: v for k, v in tensors.items() if k.startswith("G_ema.")})
     settings = EvalSettings(dataset=config.dataset, resolution=config.resolution, n_fd=64, n_distortion=64)
     assert evaluate_generator(best_G, ["fd_proc"], settings)["fd_proc"] == pytest.approx(meta["fd_proc"], rel=1e-6)
+    from ssnlib.__main__ import main  # `eval RUN/best.safetensors` measures that snapshot, as quality.csv did
+    assert main(["eval", str(run / "best.safetensors"), "--metrics", "fd_proc", "--n-fd", "64",
+                 "--batch-size", "64"]) == 0
+    assert json.loads((run / "eval-ci-best.json").read_text())["fd_proc"] == pytest.approx(meta["fd_proc"], rel=1e-6)
     resumed = train_module.QualityLog(run, config, start_step=13)  # a resume from step 13 keeps only row 13
     with open(run / "quality.csv") as f:
         assert [int(r["step"]) for r in csv.DictReader(f)] == [13]
