@@ -6,7 +6,7 @@ explains: the FD-proc of *real* images drawn with the generator's attribute freq
 weights Π_a q_a(class) / p_a(class) over a pool of held-out real images, each attribute's marginal).
 
     OMP_NUM_THREADS=1 python benchmarks/attribute_coverage.py NETWORK [NETWORK …] --dataset faces
-                                                             [--n 2000] [--out results/cpu/F.md]
+                                                             [--n 2000] [--out results/cpu/F.md] [--png F.png]
 
 NETWORK: a generator file, a run directory, a training checkpoint or a networks file
 (RUN/best.safetensors, a base). Real images: the dataset's seed-0 images n … 2n − 1 (held out from
@@ -94,6 +94,38 @@ def markdown(dataset: str, accuracy: dict[str, float], coverage: dict[str, dict[
     return "\n".join(lines) + "\n"
 
 
+def plot(dataset: str, coverage: dict[str, dict[str, dict]], path: Path) -> None:
+    """One panel per attribute: the real images' class frequencies beside each generator's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    attributes = list(next(iter(coverage.values())))
+    cols = 4
+    rows = -(-len(attributes) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False)
+    width = 0.8 / (len(coverage) + 1)
+    for ax, attribute in zip(axes.flat, attributes):
+        first = next(iter(coverage.values()))[attribute]
+        x = np.arange(len(first["classes"]))
+        ax.bar(x, first["real"], width, label="real", color="0.55")
+        for i, (name, cov) in enumerate(coverage.items(), start=1):
+            ax.bar(x + i * width, cov[attribute]["generated"], width, label=name)
+        ax.set_xticks(x + width * len(coverage) / 2, [c[:9] for c in first["classes"]], rotation=30, fontsize=7)
+        tv = " / ".join(f"{cov[attribute]['tv']:.2f}" for cov in coverage.values())
+        ax.set_title(f"{attribute} — TV {tv}", fontsize=9)
+    spare = list(axes.flat)[len(attributes):]
+    for ax in spare:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    (spare[0] if spare else fig).legend(handles, labels, loc="center", fontsize=8)
+    fig.suptitle(f"{dataset}: class frequencies as ProcNet classifies them", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("networks", nargs="+", metavar="NETWORK")
@@ -101,6 +133,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000, help="real and generated images (2000, as quality.csv)")
     parser.add_argument("--names", nargs="+", help="a column label per NETWORK (default: the file names)")
     parser.add_argument("--out", type=Path, help="write the markdown table here")
+    parser.add_argument("--png", type=Path, help="plot the class frequencies here")
     args = parser.parse_args()
     names = args.names or [Path(n).stem if Path(n).stem != "best" else Path(n).parent.name for n in args.networks]
     if len(names) != len(args.networks):
@@ -124,6 +157,8 @@ def main() -> None:
     print(table)
     if args.out:
         args.out.write_text(table)
+    if args.png:
+        plot(args.dataset, coverage, args.png)
 
 
 if __name__ == "__main__":
