@@ -45,6 +45,8 @@ BASELINE = "baseline checkout (its cpu preset)"
 MODELS = {"ssn": dict(model="ssn"), "stylegan2": dict(model="stylegan2"),
           "ssn-ld100": dict(model="ssn", lambda_d=100.0),
           "stylegan2-wide": dict(model="stylegan2", channel_base=2048, channel_max=128),
+          "ssn-wide": dict(model="ssn", channel_base=2048, channel_max=128),
+          "ssn-wide-ld100": dict(model="ssn", lambda_d=100.0, channel_base=2048, channel_max=128),
           "stylegan2-narrow": dict(model="stylegan2", channel_base=512, channel_max=32),
           "stylegan2-batch32": dict(model="stylegan2", batch_size=32),
           "stylegan2-batch64": dict(model="stylegan2", batch_size=64),
