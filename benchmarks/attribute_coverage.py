@@ -24,7 +24,7 @@ import torch
 from ssnlib.__main__ import _read_generator
 from ssnlib.data import open_dataset
 from ssnlib.metrics import compute_feature_stats, dataset_feature_stats, fid_with_se, get_feature_extractor
-from ssnlib.metrics.attributes import attribute_coverage, attribute_predictions, class_frequencies
+from ssnlib.metrics.attributes import attribute_predictions, class_frequencies, compare_frequencies
 from ssnlib.metrics.procnet import PROCNET_NAME
 
 DOMAIN = {"faces": "face", "churches": "church"}
@@ -140,18 +140,18 @@ def main() -> None:
         parser.error(f"--names: {len(names)} labels for {len(args.networks)} networks")
     domain = DOMAIN[args.dataset]
     pool, labels = real_images(args.dataset, args.n)
-    real = pool[:args.n]
     pool_classes = attribute_predictions(pool, domain)
     accuracy = {a: float((pool_classes[a][:args.n] == labels[a]).mean()) for a in pool_classes}
     extractor = get_feature_extractor(PROCNET_NAME)
     reference = dataset_feature_stats(open_dataset(args.dataset, 32, length=args.n), extractor, args.n, progress=False)
+    real_freq = class_frequencies({a: c[:args.n] for a, c in pool_classes.items()}, domain)
     coverage, fd = {}, {}
     for name, network in zip(names, args.networks):
         fake = samples(network, args.n)
-        coverage[name] = attribute_coverage(fake, real, domain)
+        mix = class_frequencies(attribute_predictions(fake, domain), domain)
+        coverage[name] = compare_frequencies(real_freq, mix, domain)
         own = fid_with_se(compute_feature_stats([fake[i:i + 200] for i in range(0, args.n, 200)], extractor, args.n,
                                                 progress=False), reference, n_boot=0)[0]
-        mix = class_frequencies(attribute_predictions(fake, domain), domain)
         fd[name] = own, mix_matched_fd(pool, pool_classes, mix, reference, args.n)
     table = markdown(args.dataset, accuracy, coverage, fd)
     print(table)

@@ -125,8 +125,9 @@ def test_bench_train_worker_profiles_one_iteration_by_op():
 
 
 def test_fd_proc_scale_degradations_in_closed_form():
+    import torch
+
     scale = _load("fd_proc_scale")
-    torch = pytest.importorskip("torch")
     flat = torch.full((2, 3, 8, 8), 0.25)
     checker = (torch.arange(8)[:, None] + torch.arange(8)[None]).remainder(2).float().expand(2, 3, 8, 8) * 2 - 1
     ramp = torch.linspace(-1, 1, 8).expand(2, 3, 8, 8)
