@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssnlib.__main__ import _read_generator
 from ssnlib.data import open_dataset
 from ssnlib.metrics import compute_feature_stats, dataset_feature_stats, fid_with_se, get_feature_extractor
 from ssnlib.metrics.attributes import attribute_predictions, class_frequencies, compare_frequencies
 from ssnlib.metrics.procnet import PROCNET_NAME
+from ssnlib.train import read_network
 
 DOMAIN = {"faces": "face", "churches": "church"}
 
@@ -66,7 +66,7 @@ def mix_matched_fd(pool: torch.Tensor, pool_classes: dict[str, np.ndarray], mix:
 
 
 def samples(network: str, n: int, seed: int = 0) -> torch.Tensor:
-    G = _read_generator(network, "NETWORK")
+    G = read_network(network, "NETWORK")
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         return torch.cat([G(G.sample_z(min(100, n - i), generator)) for i in range(0, n, 100)]).float()

@@ -94,7 +94,7 @@ def _export(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from .io.serialization import save_generator
-    from .train import save_networks
+    from .train import read_network, save_networks
 
     out = Path(args.out) if args.out else Path(args.source).with_suffix(".safetensors")
     if out.resolve() == Path(args.source).resolve():
@@ -105,7 +105,7 @@ def _export(args: argparse.Namespace) -> None:
         save_networks(args.source, out, "export")
         logging.getLogger("ssnlib").info("wrote %s (G, G_ema, D: start a run from it with --init-from)", out)
         return
-    generator = _read_generator(args.source, "export")
+    generator = read_network(args.source, "export")
     if args.half:
         generator = generator.half()
     save_generator(out, generator, extra={"exported_from": str(args.source)})
@@ -143,13 +143,14 @@ def _eval(args: argparse.Namespace) -> None:
 
     from .evaluate import evaluate_run, format_table, parse_metrics
     from .paper.presets import get_preset
+    from .train import read_network
 
     overrides = {k: v for k, v in dict(n_fd=args.n_fd, n_ppl=args.n_ppl, n_distortion=args.n_distortion,
                                        batch_size=args.batch_size, device=args.device, seed=args.seed,
                                        ppl_crop=args.ppl_crop).items() if v is not None}
     run, snapshot, generator = Path(args.run), None, None
     if run.is_file():  # RUN/best.safetensors or RUN/checkpoints/ckpt-….safetensors: that snapshot's G_ema
-        snapshot, generator = run, _read_generator(args.run, "eval")
+        snapshot, generator = run, read_network(args.run, "eval")
         run = run.parent.parent if run.parent.name == "checkpoints" else run.parent
     preset = get_preset(args.preset or _run_preset(run))
     label = preset.name if snapshot is None else f"{preset.name}-{snapshot.stem}"
@@ -187,40 +188,10 @@ def parse_cell(text: str) -> tuple[int, int]:
     return int(row), int(col)
 
 
-def _generator_file(path: str, flag: str):
-    """The generator file a command was given: the file itself, or a run directory's finished
-    generator (named, with the run's latest checkpoint, when the run has not finished)."""
-    from pathlib import Path
-
-    from .train import FINAL_GENERATOR, latest_checkpoint
-
-    source = Path(path)
-    if source.is_dir():
-        final = source / FINAL_GENERATOR
-        if not final.is_file():
-            raise FileNotFoundError(f"{source} has no {FINAL_GENERATOR} (is the run finished? latest checkpoint: "
-                                    f"{latest_checkpoint(source)})")
-        return final
-    if not source.is_file():
-        raise FileNotFoundError(f"{flag} {path}: no such file (a .safetensors / .pt / .pkl generator or a run "
-                                "directory)")
-    return source
-
-
-def _read_generator(path: str, flag: str):
-    """The generator a flag names: a generator file, a run directory's, or the G_ema of a training
-    checkpoint or networks file (RUN/best.safetensors, a base)."""
-    from .io.serialization import load_metadata
-    from .io.stylegan2_import import load
-    from .train import generator_of
-
-    source = _generator_file(path, flag)
-    training_file = source.suffix == ".safetensors" and "class" not in load_metadata(source)
-    return generator_of(source) if training_file else load(source).eval()
-
-
 def _load_network(path: str, need_grid: bool = False):
-    G = _read_generator(path, "--network")
+    from .train import read_network
+
+    G = read_network(path, "--network")
     if need_grid and not hasattr(G, "grid"):
         raise ValueError(f"--network {path} is a {type(G).__name__}: this command needs an SSN (a latent grid); "
                          "a StyleGAN2 checkpoint becomes one with `python -m ssnlib train --transfer`")

@@ -28,11 +28,10 @@ from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .blocks import BlockGrid, BlockSpec
 from .io.serialization import load_tensors, save_tensors
-from .progress import hidden
+from .progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +193,7 @@ def project(G, target: torch.Tensor, steps: int = 300, lr: float = 0.1, per_laye
     noise = [m.requires_grad_(optimize_noise) for m in G.make_noise(n, generator, device=device)]
     optimizer = torch.optim.Adam([w] + (noise if optimize_noise else []), lr=lr, betas=(0.9, 0.999))
     history = []
-    for step in tqdm(range(steps), desc=f"projecting ({name})", disable=hidden(progress), leave=False):
+    for step in progress_bar(range(steps), desc=f"projecting ({name})", shown=progress, leave=False):
         t = step / max(steps, 1)
         w_noise_scale = w_std * initial_w_noise * max(0.0, 1.0 - t / w_noise_ramp) ** 2
         ramp = min(1.0, (1.0 - t) / lr_rampdown)

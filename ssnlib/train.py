@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -30,7 +29,6 @@ from typing import Any, Iterator
 import torch
 import torch.distributed as dist
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import layers, losses
 from .data import open_dataset
@@ -38,7 +36,7 @@ from .data.images import ImageDataset
 from .data.procedural import ProceduralDataset
 from .io.serialization import load_metadata, load_tensors, save_generator, save_tensors
 from .networks import Discriminator, SSNGenerator, StyleGAN2Generator
-from .progress import hidden
+from .progress import progress_bar
 from .viz import save_image_grid
 
 logger = logging.getLogger(__name__)
@@ -360,32 +358,55 @@ def checkpoint_generator(source: str | Path, flag: str = "checkpoint") -> tuple[
     """(EMA generator in eval mode, images seen) of a training checkpoint, or of a run directory's
     latest: what the run would export if it stopped there."""
     path = checkpoint_of(source, flag)
-    tensors, meta = load_tensors(path)
-    if "config" not in meta or not any(k.startswith("G_ema.") for k in tensors):
-        raise ValueError(f"{flag} {path}: not an ssnlib training checkpoint (no run config or G_ema tensors)")
-    config = TrainConfig.from_dict(meta["config"])
-    if config.transfer:
-        raise ValueError(f"{flag} {path}: a run transferred from {config.transfer}; load its exported generator")
-    generator = _fresh_generator(config)
-    _load_module(generator, "G_ema", tensors, path)
-    return generator.eval(), int(meta["nimg"])
+    meta = load_metadata(path)
+    transfer = TrainConfig.from_dict(meta["config"]).transfer if "config" in meta else None
+    if transfer:
+        raise ValueError(f"{flag} {path}: a run transferred from {transfer}; load its exported generator")
+    return generator_of(path, flag=flag), int(meta["nimg"])
 
 
 NETWORKS = ("G", "G_ema", "D")  # what a fine-tune or a transfer starts from (`Trainer.load_weights`)
 NETWORKS_META = ("config", "step", "nimg", "train_seconds")
 
 
-def generator_of(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+def generator_of(path: str | Path, device: str | torch.device = "cpu", flag: str = "") -> nn.Module:
     """The EMA generator (eval mode) of a training checkpoint or a networks file (`save_networks`,
     RUN/best.safetensors, a shipped base): what to sample from before the run has finished."""
     tensors, meta = load_tensors(path)
     if "config" not in meta or not any(k.startswith("G_ema.") for k in tensors):
-        raise ValueError(f"{path}: not an ssnlib training checkpoint or networks file (no run config or G_ema "
-                         "tensors)")
+        raise ValueError(f"{flag + ' ' if flag else ''}{path}: not an ssnlib training checkpoint or networks file "
+                         "(no run config or G_ema tensors)")
     with torch.random.fork_rng(devices=[]):  # the throw-away initial weights leave the caller's stream alone
         G = _fresh_generator(TrainConfig.from_dict(meta["config"]))
     _load_module(G, "G_ema", tensors, Path(path))
     return G.to(device).eval()
+
+
+def network_file(path: str | Path, flag: str = "network") -> Path:
+    """The file a command or a script was given: the file itself, or a run directory's finished
+    generator (named, with the run's latest checkpoint, when the run has not finished)."""
+    source = Path(path)
+    if source.is_dir():
+        final = source / FINAL_GENERATOR
+        if not final.is_file():
+            raise FileNotFoundError(f"{source} has no {FINAL_GENERATOR} (is the run finished? latest checkpoint: "
+                                    f"{latest_checkpoint(source)})")
+        return final
+    if not source.is_file():
+        raise FileNotFoundError(f"{flag} {path}: no such file (a .safetensors / .pt / .pkl generator or a run "
+                                "directory)")
+    return source
+
+
+def read_network(path: str | Path, flag: str = "network", device: str | torch.device = "cpu") -> nn.Module:
+    """The generator (eval mode) any network file holds: a generator file (ssnlib .safetensors,
+    rosinality .pt, NVlabs .pkl), a finished run directory's, or the G_ema of a training checkpoint
+    or networks file (RUN/best.safetensors, a shipped base). `flag` names the argument in errors."""
+    from .io.stylegan2_import import load
+
+    source = network_file(path, flag)
+    training_file = source.suffix == ".safetensors" and "class" not in load_metadata(source)
+    return generator_of(source, device) if training_file else load(source, device).eval()
 
 
 def save_networks(source: str | Path, path: str | Path, flag: str = "source") -> Path:
@@ -769,8 +790,8 @@ def _train(config: TrainConfig, resume: str | Path | None) -> Trainer:
     total = int(round(config.kimg * 1000))
     log = RunLog(out, trainer.step) if env.is_main else None
     quality = QualityLog(out, config, trainer.step) if env.is_main and config.quality_kimg else None
-    bar = tqdm(total=total, initial=trainer.nimg, unit="img", unit_scale=True, disable=hidden(env.is_main),
-               desc=f"train {Path(config.out).name}", mininterval=0.1 if sys.stderr.isatty() else 60)
+    bar = progress_bar(total=total, initial=trainer.nimg, unit="img", unit_scale=True, shown=env.is_main,
+                       desc=f"train {Path(config.out).name}")
     start_time, start_nimg = time.perf_counter(), trainer.nimg
     if env.is_main and trainer.step == 0:
         save_samples(trainer.G_ema, sample_z, out, 0)

@@ -18,7 +18,6 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .io.serialization import save_tensors
 from .metrics.procnet import (
@@ -33,7 +32,7 @@ from .metrics.procnet import (
     TRAIN_SEED,
     ProcNet,
 )
-from .progress import hidden
+from .progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +184,7 @@ def train_procnet(
         opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))
     losses = []
     net.train()
-    bar = tqdm(range(steps), desc="train ProcNet", disable=hidden(progress))
+    bar = progress_bar(range(steps), desc="train ProcNet", shown=progress)
     for step in bar:
         split = splits[resolutions[step % len(resolutions)]]
         idx = torch.randint(n_train, (batch_size,), generator=gen)

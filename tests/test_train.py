@@ -257,6 +257,29 @@ def test_a_training_file_serves_as_a_network(tmp_path, capsys):
     assert "G_ema.mapping" in " ".join(load_tensors(networks)[0])
 
 
+def test_read_network_takes_every_kind_of_network_file(tmp_path):
+    """read_network: a finished run's directory, its generator file, a checkpoint and a networks file all
+    give the same G_ema; an unfinished run and a missing path are named in one line."""
+    from ssnlib.train import read_network
+
+    run = tmp_path / "run"
+    trainer = train(get_preset("ci").train_config(out=str(run), kimg=0.016))
+    trainer.save_networks(tmp_path / "networks.safetensors")
+    z = trainer.G_ema.sample_z(2, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = trainer.G_ema.eval()(z, noise_mode="const")
+        for source in (run, run / "generator.safetensors", latest_checkpoint(run), tmp_path / "networks.safetensors"):
+            G = read_network(source)
+            assert not G.training
+            torch.testing.assert_close(G(z, noise_mode="const"), expected, atol=1e-5, rtol=0)
+    (run / "generator.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match=r"has no generator.safetensors \(is the run finished\? latest "
+                                                  r"checkpoint: .*ckpt-"):
+        read_network(run)
+    with pytest.raises(FileNotFoundError, match=r"^--network .*nowhere.pt: no such file"):
+        read_network(tmp_path / "nowhere.pt", "--network")
+
+
 def test_fresh_networks_draw_the_generator_first():
     """The order of the initial weight draws is part of every from-scratch run's identity: G, then D."""
     from ssnlib.train import _fresh_generator, build_networks

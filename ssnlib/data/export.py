@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
 
+from ..progress import progress_bar
 from .procedural import RENDER_VERSION
 from .registry import PROCEDURAL
 
@@ -34,7 +34,7 @@ def export_pngs(dataset_name: str, n: int, resolution: int, out_dir: str | os.Pa
     (out / "segmentation").mkdir(parents=True, exist_ok=True)
     palette = PART_COLOURS.ravel().tolist()
     labels = {}
-    for i in tqdm(range(n), desc=f"export {dataset_name}"):
+    for i in progress_bar(range(n), desc=f"export {dataset_name}"):
         sample = ds.render(i)
         name = f"{i:06d}.png"
         Image.fromarray(sample.image).save(out / name)

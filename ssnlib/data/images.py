@@ -22,9 +22,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
-from ..progress import hidden
+from ..progress import progress_bar
 from .convert import to_tensor
 from .errors import DatasetError
 
@@ -183,7 +182,7 @@ class ImageDataset(Dataset, abc.ABC):
     def _scan(self, keys: list, limit: int | None) -> list:
         """The first `limit` (default all) keys whose images are good; records the bad ones."""
         good = []
-        for key in tqdm(keys, desc=f"scan {self.path.name}", disable=hidden(len(keys) >= 2000)):
+        for key in progress_bar(keys, desc=f"scan {self.path.name}", shown=len(keys) >= 2000):
             if len(good) == limit:
                 break
             try:

@@ -19,9 +19,8 @@ from typing import ClassVar, Iterable
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
-from ..progress import hidden
+from ..progress import progress_bar
 from .convert import to_tensor
 from .errors import DatasetError
 from .raster import Canvas
@@ -94,7 +93,7 @@ class ProceduralDataset(Dataset, abc.ABC):
         images = np.empty((len(indices), r, r, 3), np.uint8)
         segmentations = np.empty((len(indices), r, r), np.uint8)
         labels = {name: np.empty(len(indices), np.int64) for name in self.ATTRIBUTES}
-        bar = tqdm(indices, desc=f"render {type(self).__name__} {r}px", disable=hidden(progress))
+        bar = progress_bar(indices, desc=f"render {type(self).__name__} {r}px", shown=progress)
         for k, i in enumerate(bar):
             sample = self.render(i)
             images[k], segmentations[k] = sample.image, sample.segmentation

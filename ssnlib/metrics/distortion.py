@@ -13,10 +13,9 @@ Low distortion alone is trivial (change nothing); the in-block column keeps the 
 from __future__ import annotations
 
 import torch
-from tqdm.auto import tqdm
 
 from ..losses import single_block_resample
-from ..progress import hidden
+from ..progress import progress_bar
 from .stats import mean_se
 
 
@@ -39,7 +38,7 @@ def distortion(
         raise ValueError(f"n_samples must be at least 2, got {n_samples}")
     outside, inside, locality = [], [], []
     done = 0
-    with tqdm(total=n_samples, desc="distortion", disable=hidden(progress), leave=False) as bar:
+    with progress_bar(total=n_samples, desc="distortion", shown=progress, leave=False) as bar:
         while done < n_samples:
             n = min(batch_size, n_samples - done)
             z = G.sample_z(n, generator, device=device)

@@ -29,9 +29,8 @@ from typing import Iterator, Sequence
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from ..progress import hidden
+from ..progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +133,8 @@ def droplet_statistics(
         raise ValueError(f"need n ≥ 2 samples and batch_size ≥ 1, got n={n}, batch_size={batch_size}")
     selected = _select(G, layers)
     G = G.to(device).eval()
-    with capture_magnitudes(G, list(selected)) as captured, tqdm(total=n, unit="img", desc="droplet features",
-                                                                 disable=hidden(progress), leave=False) as bar:
+    with capture_magnitudes(G, list(selected)) as captured, progress_bar(total=n, unit="img", desc="droplet features",
+                                                                         shown=progress, leave=False) as bar:
         done = 0
         while done < n:
             m = min(batch_size, n - done)

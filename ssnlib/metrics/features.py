@@ -34,9 +34,8 @@ from torch_fidelity import sample_similarity_lpips
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 from torch_fidelity.sample_similarity_lpips import URL_VGG16_LPIPS, SampleSimilarityLPIPS
-from tqdm.auto import tqdm
 
-from ..progress import hidden
+from ..progress import progress_bar
 from .frechet import FeatureStats, fid_bootstrap_se, fid_from_stats
 
 log = logging.getLogger(__name__)
@@ -377,8 +376,8 @@ def compute_feature_stats(
         raise ValueError(f"n ({n}) and batch_size ({batch_size}) must be positive")
     extractor = as_feature_extractor(extractor)
     stats = FeatureStats(keep_features=keep_features)
-    with torch.no_grad(), tqdm(total=n, unit="img", desc=desc or f"{extractor.name} features",
-                               disable=hidden(progress), leave=False) as bar:
+    with torch.no_grad(), progress_bar(total=n, unit="img", desc=desc or f"{extractor.name} features",
+                                       shown=progress, leave=False) as bar:
         for batch in _image_batches(images, n, batch_size):
             stats.update(extractor(batch))
             bar.update(batch.shape[0])

@@ -13,9 +13,8 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from ..progress import hidden
+from ..progress import progress_bar
 
 Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -50,7 +49,7 @@ def path_length_distances(
     if sampling not in ("end", "full"):
         raise ValueError(f"sampling must be 'end' or 'full', got {sampling!r}")
     out, done = [], 0
-    with tqdm(total=n_samples, desc="path length", disable=hidden(progress), leave=False) as bar:
+    with progress_bar(total=n_samples, desc="path length", shown=progress, leave=False) as bar:
         while done < n_samples:
             n = min(batch_size, n_samples - done)
             w0 = G.mapping(G.sample_z(n, generator, device=device))

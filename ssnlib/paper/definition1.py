@@ -27,13 +27,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ..blocks import BlockGrid, resample_each
 from ..metrics import as_feature_extractor, compute_feature_stats, fid_from_stats
 from ..metrics.features import ExtractorLike
 from ..metrics.frechet import FeatureStats
-from ..progress import hidden
+from ..progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +152,7 @@ def definition1_sets(
                 type(G).__name__, G.resolution, G.resolution, grid.grid, nb, len(specs), n)
 
     rows = []
-    for k, spec in enumerate(tqdm(specs, desc="sets", disable=hidden(progress))):
+    for k, spec in enumerate(progress_bar(specs, desc="sets", shown=progress)):
         start, blocks, noise = spec
         if start == "independent":
             images = render(G, *draw(n), batch_size)

@@ -30,11 +30,10 @@ import torch
 from matplotlib.colors import Normalize, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from tqdm.auto import tqdm
 
 from ..blocks import BlockGrid, BlockSpec, resample
 from ..metrics.droplets import peak_to_median
-from ..progress import hidden
+from ..progress import progress_bar
 from ..viz import difference_map, image_grid, to_uint8
 
 logger = logging.getLogger(__name__)
@@ -164,7 +163,7 @@ def resample_change_table(G, blocks: BlockSpec, n: int, n_resamples: int = 1, se
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     tables = []
-    for b, start in enumerate(tqdm(range(0, n, batch_size), desc="resamples", disable=hidden(progress), leave=False)):
+    for b, start in enumerate(progress_bar(range(0, n, batch_size), desc="resamples", shown=progress, leave=False)):
         batch_seed = 10000 * (seed + 1) + 2 * b
         originals = generate_originals(G, min(batch_size, n - start), seed=batch_seed,
                                        truncation_psi=truncation_psi, device=device)

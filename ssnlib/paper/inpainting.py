@@ -24,10 +24,9 @@ import pandas as pd
 import scipy.sparse
 import scipy.sparse.linalg
 import torch
-from tqdm.auto import trange
 
 from ..metrics.stats import mean_se
-from ..progress import hidden
+from ..progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +179,7 @@ def latent_inpaint(
     try:
         with torch.no_grad():
             start = outside_mse(G(z, truncation_psi=truncation_psi, noise=noise))
-        for _ in trange(steps, desc="latent inpainting", disable=hidden(progress), leave=False):
+        for _ in progress_bar(range(steps), desc="latent inpainting", shown=progress, leave=False):
             data = outside_mse(G(z, truncation_psi=truncation_psi, noise=noise))
             prior = (z.square().mean(1) - 1).square().reshape(len(z), -1).mean(1)  # per sample, over cells
             loss = (data + prior_weight * prior).sum()
