@@ -45,15 +45,16 @@ retrain: venv
 ship: venv
 	$(PY) -m ssnlib ship --preset $(PRESET)
 
-# Long base runs kept across sessions in models/$(PRESET)/training/<run>/ (one checkpoint each, its
+# Long runs kept across sessions in models/$(PRESET)/training/<run>/ (one checkpoint each, its
 # config and CSVs committed): resume every one that still has a checkpoint (a finished run keeps
-# only its CSVs), in place, one 1-thread job each, to KIMG.
-KIMG ?= 2000
+# only its CSVs), in place, one 1-thread job each, to the length in its own config.json — or to
+# KIMG for all of them when given (make long-runs KIMG=1200).
+KIMG ?=
 long-runs: venv
 	@for run in models/$(PRESET)/training/*/; do \
 	  ls $$run/checkpoints/*.safetensors > /dev/null 2>&1 || continue; \
-	  OMP_NUM_THREADS=1 $(PY) -m ssnlib train --resume $$run --out $$run --kimg $(KIMG) --keep-checkpoints 1 \
-	    > $$run/train.log 2>&1 & \
+	  OMP_NUM_THREADS=1 $(PY) -m ssnlib train --resume $$run --out $$run $(if $(KIMG),--kimg $(KIMG)) \
+	    --keep-checkpoints 1 >> $$run/train.log 2>&1 & \
 	done; wait
 
 test-fast: venv

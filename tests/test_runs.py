@@ -156,3 +156,25 @@ def test_the_model_menu_lists_described_ssns_and_no_ci_test_runs(tmp_path, monke
     menu = runs.available_models(tmp_path / "models")
     assert list(menu) == ["cpu · faces · 4×4 · λD 100 (shipped ssn4x4-faces-ld100)"]
     assert runs.describe_model(run / "generator.safetensors") == "generator"  # no training config stored
+
+
+@pytest.mark.parametrize("kimg, flag", [("", ""), ("1200", "--kimg 1200 ")])
+def test_make_long_runs_resumes_each_run_with_a_checkpoint_to_its_own_length(tmp_path, kimg, flag):
+    """`make long-runs` resumes only run folders holding a checkpoint, each to the kimg of its own
+    config.json unless KIMG is given (a base and an SSN transfer in flight have different lengths)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    training = tmp_path / "models" / "t" / "training"
+    (training / "in-flight" / "checkpoints").mkdir(parents=True)
+    (training / "in-flight" / "checkpoints" / "ckpt-00000001.safetensors").touch()
+    (training / "finished").mkdir()  # CSVs only: nothing to resume
+    makefile = Path(__file__).resolve().parents[1] / "Makefile"
+    subprocess.run(["make", "-s", "-f", str(makefile), "-o", "venv", "long-runs", "PRESET=t", "PY=echo",
+                    f"KIMG={kimg}"], cwd=tmp_path, check=True)
+    run = "models/t/training/in-flight/"
+    assert (training / "in-flight" / "train.log").read_text() == \
+        f"-m ssnlib train --resume {run} --out {run} {flag}--keep-checkpoints 1\n"
+    assert not (training / "finished" / "train.log").exists()
