@@ -30,5 +30,7 @@ def redraw_interval() -> float:
 
 def progress_bar(iterable: Iterable | None = None, *, shown: bool = True, **kwargs: Any) -> tqdm:
     """A tqdm bar over `iterable` (or updated by hand with `total=`), hidden per `hidden(shown)`
-    and redrawn per `redraw_interval`."""
-    return tqdm(iterable, disable=hidden(shown), mininterval=redraw_interval(), **kwargs)
+    and redrawn per `redraw_interval` (tqdm's monitor thread, which forces a redraw after
+    `maxinterval`, 10 s by default, waits as long)."""
+    interval = redraw_interval()
+    return tqdm(iterable, disable=hidden(shown), mininterval=interval, maxinterval=max(interval, 10.0), **kwargs)
