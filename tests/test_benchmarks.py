@@ -159,3 +159,27 @@ def test_attribute_coverage_benchmark_table_names_the_most_under_drawn_class():
     w = coverage.mix_weights(classes, mix)
     weighted = np.array([w[classes["eye"] == k].sum() for k in range(3)]) / w.sum()
     np.testing.assert_allclose(weighted, mix["eye"], rtol=1e-12)  # the weighted pool shows exactly that mix
+
+
+def test_next_zoo_adopts_the_long_transfers_under_its_keys_and_keeps_the_churches_zoo(monkeypatch):
+    """The SSN transfers trained by hand (`models/cpu/training/ssnwide-faces-s*`) carry the keys the
+    staged preset gives its faces SSN bases (so `adopt` takes them), all 17 faces models are wide and
+    every churches model keeps its shipped generator (the switch retrains none of them)."""
+    import json
+
+    from ssnlib.paper import presets, runs
+    from ssnlib.train import TrainConfig
+
+    next_zoo = _load("next_zoo")
+    monkeypatch.setitem(presets.PRESETS, "cpu", presets.PRESETS["cpu"])  # restored after the test
+    next_zoo.stage()
+    for (dataset, seed), run in next_zoo.ADOPTED.items():
+        stored = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
+        assert runs.config_key(stored) == runs.config_key(next_zoo.staged_base(dataset, seed)[0]), run
+    models = next_zoo.staged_models()
+    for label, (config, name, _) in models.items():
+        if config.dataset == "faces":
+            assert (config.channel_base, config.channel_max) == (2048, 128), label
+        else:
+            assert next_zoo.state(config, name) == "shipped", label
+    assert sum(config.dataset == "faces" for config, _, _ in models.values()) == 17

@@ -124,6 +124,27 @@ def test_speed_settings_do_not_change_the_key():
         assert runs.config_key(get_preset("cpu").train_config(**overrides)) == runs.config_key(base), overrides
 
 
+def test_a_datasets_own_train_values_reach_every_model_of_that_dataset_and_no_other(monkeypatch):
+    """`Preset.dataset_train`: the faces StyleGAN2, its SSN transfer and the fine-tunes all take the
+    faces values; churches keeps the preset's; a flag given explicitly still wins."""
+    import dataclasses
+
+    from ssnlib.paper import presets
+    from ssnlib.paper.zoo import ModelZoo
+
+    wide = dict(channel_base=512, channel_max=64)
+    ci = dataclasses.replace(presets.PRESETS["ci"], dataset_train={"faces": wide})
+    monkeypatch.setitem(presets.PRESETS, "ci", ci)
+    faces, churches = ModelZoo("ci", "faces"), ModelZoo("ci", "churches")
+    for config in (faces.stylegan2_config()[0], faces.ssn_config()[0], faces.ssn_config(lambda_d=100)[0],
+                   ci.train_config(dataset="faces"), ci.train_config()):  # faces is TrainConfig's default
+        assert (config.channel_base, config.channel_max) == (512, 64)
+    base = presets.PRESETS["ci"].train
+    for config in (churches.stylegan2_config()[0], churches.ssn_config()[0], ci.train_config(dataset="churches")):
+        assert (config.channel_base, config.channel_max) == (base["channel_base"], base["channel_max"])
+    assert ci.train_config(dataset="faces", channel_max=16).channel_max == 16
+
+
 def test_every_shipped_cpu_generator_is_found_by_the_registry():
     """The shipped zoo stays usable across changes of the config's fields: every model of the cpu
     plan resolves to its shipped file (none would be retrained by `make reproduce`)."""

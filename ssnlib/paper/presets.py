@@ -23,6 +23,9 @@ class Preset:
     description: str
     train: dict[str, Any]
     eval: dict[str, Any] = field(default_factory=dict)
+    # dataset → the `train` values it trains with instead (a dataset that needs a wider network to
+    # learn at this preset's budget); every model of that dataset, its bases included, uses them
+    dataset_train: dict[str, dict[str, Any]] = field(default_factory=dict)
     transfer_kimg: float = 0.0  # SSN base: training after transfer from the preset's StyleGAN2 (§3.4)
     finetune_kimg: float = 0.0  # length of the λD / Appendix-B fine-tunes from the λD = 0 base
     pretrained: bool = False  # models start from a pretrained StyleGAN2 checkpoint (nothing trained from scratch)
@@ -46,8 +49,9 @@ class Preset:
         return f" ({self.caveat})" if self.caveat else ""
 
     def train_config(self, **overrides) -> TrainConfig:
-        """A TrainConfig of this preset's values, `overrides` on top."""
-        return TrainConfig(preset=self.name, **{**self.train, **overrides})
+        """A TrainConfig of this preset's values (its `dataset_train` for the dataset), `overrides` on top."""
+        dataset = overrides.get("dataset", self.train.get("dataset", TrainConfig.dataset))
+        return TrainConfig(preset=self.name, **{**self.train, **self.dataset_train.get(dataset, {}), **overrides})
 
     def eval_settings(self, **overrides) -> EvalSettings:
         """EvalSettings of this preset's sample counts, `overrides` on top (dataset, resolution, …)."""
