@@ -22,6 +22,7 @@ import dataclasses
 import json
 import shutil
 
+from ssnlib.io.serialization import load_metadata
 from ssnlib.paper import presets
 from ssnlib.paper.runs import (
     config_key,
@@ -37,7 +38,10 @@ from ssnlib.train import FINAL_GENERATOR, TrainConfig, latest_checkpoint
 TRAINING = default_models_root() / "cpu" / "training"  # long runs' committed state
 NEXT = dict(bases={"faces": "models/cpu/training/wide-faces-s0/stylegan2-faces-wide-690kimg.safetensors",
                    "churches": "models/cpu/bases/stylegan2-churches-810kimg.safetensors"},
-            dataset_train={"faces": dict(channel_base=2048, channel_max=128)})
+            dataset_train={"faces": dict(channel_base=2048, channel_max=128)},
+            # the wide SSN transfers' FD-proc still fell at 240 kimg (s0 126–158, s1 87–123 over
+            # 200–240): resumed to 600, their length to be set to where they stop improving
+            dataset_transfer_kimg={"faces": 600.0})
 # (dataset, replicate seed) → the long SSN transfer trained by hand (`make long-runs`) that is the
 # staged SSN base of that dataset and seed
 ADOPTED = {("faces", None): TRAINING / "ssnwide-faces-s0", ("faces", 1): TRAINING / "ssnwide-faces-s1"}
@@ -95,8 +99,11 @@ def adopt() -> None:
         if config_key(stored) != config_key(config):
             raise ValueError(f"{run} has key {config_key(stored)}, the staged {name} {config_key(config)}: "
                              "not the same run")
-        if not (run / FINAL_GENERATOR).is_file():
-            raise FileNotFoundError(f"{run} has not finished ({run / FINAL_GENERATOR} missing): `make long-runs`")
+        final = run / FINAL_GENERATOR
+        if not final.is_file() or config_key(TrainConfig.from_dict(load_metadata(final)["train_config"])) != \
+                config_key(config):
+            raise FileNotFoundError(f"{run} has not finished at {config.kimg:g} kimg (no {FINAL_GENERATOR} of that "
+                                    "length): `make long-runs`")
         shutil.copytree(run, target, ignore=shutil.ignore_patterns("samples", "train.log"))
         print(target)
 

@@ -126,14 +126,15 @@ def test_speed_settings_do_not_change_the_key():
 
 def test_a_datasets_own_train_values_reach_every_model_of_that_dataset_and_no_other(monkeypatch):
     """`Preset.dataset_train`: the faces StyleGAN2, its SSN transfer and the fine-tunes all take the
-    faces values; churches keeps the preset's; a flag given explicitly still wins."""
+    faces values; churches keeps the preset's; a flag given explicitly still wins. Likewise
+    `dataset_transfer_kimg` sets the faces transfer's length alone (not its fine-tunes')."""
     import dataclasses
 
     from ssnlib.paper import presets
     from ssnlib.paper.zoo import ModelZoo
 
     wide = dict(channel_base=512, channel_max=64)
-    ci = dataclasses.replace(presets.PRESETS["ci"], dataset_train={"faces": wide})
+    ci = dataclasses.replace(presets.PRESETS["ci"], dataset_train={"faces": wide}, dataset_transfer_kimg={"faces": 0.3})
     monkeypatch.setitem(presets.PRESETS, "ci", ci)
     faces, churches = ModelZoo("ci", "faces"), ModelZoo("ci", "churches")
     for config in (faces.stylegan2_config()[0], faces.ssn_config()[0], faces.ssn_config(lambda_d=100)[0],
@@ -143,6 +144,9 @@ def test_a_datasets_own_train_values_reach_every_model_of_that_dataset_and_no_ot
     for config in (churches.stylegan2_config()[0], churches.ssn_config()[0], ci.train_config(dataset="churches")):
         assert (config.channel_base, config.channel_max) == (base["channel_base"], base["channel_max"])
     assert ci.train_config(dataset="faces", channel_max=16).channel_max == 16
+    assert (faces.ssn_config()[0].kimg, churches.ssn_config()[0].kimg) == (0.3, ci.transfer_kimg)
+    tuned, _, bases = faces.ssn_config(lambda_d=100)
+    assert (tuned.kimg, bases[-1][0].kimg) == (ci.finetune_kimg, 0.3)
 
 
 def test_every_shipped_cpu_generator_is_found_by_the_registry():

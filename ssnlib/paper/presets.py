@@ -27,6 +27,8 @@ class Preset:
     # learn at this preset's budget); every model of that dataset, its bases included, uses them
     dataset_train: dict[str, dict[str, Any]] = field(default_factory=dict)
     transfer_kimg: float = 0.0  # SSN base: training after transfer from the preset's StyleGAN2 (§3.4)
+    # dataset → its own transfer length, where its base takes another to regain (read off its curves)
+    dataset_transfer_kimg: dict[str, float] = field(default_factory=dict)
     finetune_kimg: float = 0.0  # length of the λD / Appendix-B fine-tunes from the λD = 0 base
     pretrained: bool = False  # models start from a pretrained StyleGAN2 checkpoint (nothing trained from scratch)
     # dataset → a shipped base (G, G_ema, D: `train.save_networks`), relative to the project root: the
@@ -47,6 +49,10 @@ class Preset:
     def note(self) -> str:
         """The caveat as the verdicts append it: " (…)", or "" for none."""
         return f" ({self.caveat})" if self.caveat else ""
+
+    def transfer_length(self, dataset: str) -> float:
+        """kimg of the SSN transfer (§3.4) on `dataset`: its `dataset_transfer_kimg`, else `transfer_kimg`."""
+        return float(self.dataset_transfer_kimg.get(dataset, self.transfer_kimg))
 
     def train_config(self, **overrides) -> TrainConfig:
         """A TrainConfig of this preset's values (its `dataset_train` for the dataset), `overrides` on top."""

@@ -16,7 +16,7 @@ checkpoint. At the other presets the baseline StyleGAN2 is trained here from scr
 `stylegan2_checkpoint` names one, is a checkpoint of a longer ssnlib StyleGAN2 run of the preset's
 architecture (`models/<preset>/training/<run>`: the file is pinned when the zoo is made), or the
 preset's shipped base for the dataset (`Preset.bases`, written by `train.save_networks`) — the 4×4
-λD = 0 SSN is transferred from its run and trained for the preset's `transfer_kimg`, and every
+λD = 0 SSN is transferred from its run and trained for the preset's `transfer_length`, and every
 variant — other λD, eq. 15, other grids (the weights do not depend on the grid) — is fine-tuned
 from that SSN for `finetune_kimg`. `ssn(finetuned=True)` is the λD = 0 fine-tune of the same
 length, the fair comparison row for every fine-tuned variant (Table 2, Appendix B). Trained from
@@ -287,7 +287,7 @@ class ModelZoo:
             else:
                 stylegan2 = self.stylegan2_config()
                 bases, source = (stylegan2,), str(run_directory(*stylegan2, self.runs_root))
-            base = self.config(**base_arch, kimg=get_preset(self.preset).transfer_kimg, init_from=source)
+            base = self.config(**base_arch, kimg=self.spec.transfer_length(self.dataset), init_from=source)
         base_name = ("ssn4x4" if conditioning == "smc" else tag) + f"-{self.dataset_name}{seed}"
         if not (suffix or finetuned or arch != base_arch):
             return base, base_name, bases
