@@ -140,7 +140,7 @@ def test_a_datasets_own_train_values_reach_every_model_of_that_dataset_and_no_ot
     for config in (faces.stylegan2_config()[0], faces.ssn_config()[0], faces.ssn_config(lambda_d=100)[0],
                    ci.train_config(dataset="faces"), ci.train_config()):  # faces is TrainConfig's default
         assert (config.channel_base, config.channel_max) == (512, 64)
-    base = presets.PRESETS["ci"].train
+    base = ci.train  # the preset's own values, dataset_train aside
     for config in (churches.stylegan2_config()[0], churches.ssn_config()[0], ci.train_config(dataset="churches")):
         assert (config.channel_base, config.channel_max) == (base["channel_base"], base["channel_max"])
     assert ci.train_config(dataset="faces", channel_max=16).channel_max == 16
